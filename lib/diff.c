@@ -1,0 +1,277 @@
+/* diff.c: per-item XOR of two environments into diff stream records. */
+#include "config.h"
+#include "diff.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#define DCHUNK (256u << 10)
+#define BLOCK 4096u
+
+struct differ {
+	struct es_sink *sink;
+	struct es_ditem *it;
+	struct es_dend end;
+	unsigned char *run;  /* XOR bytes of the run being built */
+	uint64_t run_off;
+	size_t run_len;
+	uint64_t last_end;
+};
+
+static int emit_entry(struct differ *d, uint8_t flag, uint32_t size, uint64_t off,
+		      const unsigned char *data, size_t n)
+{
+	struct es_entry e;
+	e.flag = flag;
+	e.size = size;
+	e.offset = off;
+	memset(e.data, 0, 8);
+	memcpy(e.data, data, n);
+	d->end.entries++;
+	return d->sink->entry ? d->sink->entry(d->sink->arg, d->it, &e) : 0;
+}
+
+/* Emit the buffered run as one Data entry, or an Area and its Conts. */
+static int flush_run(struct differ *d)
+{
+	size_t len = d->run_len;
+	if (len == 0)
+		return 0;
+	if (d->end.bytes == 0 || d->run_off != d->last_end)
+		d->end.spots++;
+	d->end.bytes += len;
+	d->last_end = d->run_off + len;
+	d->run_len = 0;
+	if (len <= 8)
+		return emit_entry(d, ES_DATA, (uint32_t)len, d->run_off, d->run, len);
+	if (emit_entry(d, ES_AREA, (uint32_t)len, d->run_off, d->run, 8) < 0)
+		return -1;
+	for (size_t rel = 8; rel < len; rel += 8) {
+		size_t n = len - rel < 8 ? len - rel : 8;
+		if (emit_entry(d, ES_CONT, (uint32_t)n, rel, d->run + rel, n) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static size_t next_diff(const unsigned char *a, const unsigned char *b, size_t i,
+			size_t n)
+{
+	while (i % BLOCK == 0 && i + BLOCK <= n && memcmp(a + i, b + i, BLOCK) == 0)
+		i += BLOCK;
+	while (i + 8 <= n) {
+		uint64_t x, y;
+		memcpy(&x, a + i, 8);
+		memcpy(&y, b + i, 8);
+		if (x != y)
+			break;
+		i += 8;
+		if (i % BLOCK == 0)
+			return next_diff(a, b, i, n);
+	}
+	while (i < n && a[i] == b[i])
+		i++;
+	return i;
+}
+
+/* XOR the differing bytes of a[i..n) ^ b[i..n) into runs; chunk starts at OFF. */
+static int scan_chunk(struct differ *d, const unsigned char *a, const unsigned char *b,
+		      size_t n, uint64_t off)
+{
+	size_t i = 0;
+	while (i < n) {
+		if (a[i] == b[i] || d->run_len == 0 || d->run_off + d->run_len != off + i) {
+			if (flush_run(d) < 0)
+				return -1;
+			i = next_diff(a, b, i, n);
+			if (i == n)
+				break;
+			d->run_off = off + i;
+		}
+		while (i < n && a[i] != b[i]) {
+			if (d->run_len == ES_RUN_MAX) {
+				if (flush_run(d) < 0)
+					return -1;
+				d->run_off = off + i;
+			}
+			d->run[d->run_len++] = a[i] ^ b[i];
+			i++;
+		}
+	}
+	return 0;
+}
+
+/* Read up to n bytes of item idx at pos into buf, zero-filling past its end. */
+static int read_side(struct es_env *env, int idx, uint64_t pos, unsigned char *buf,
+		     size_t n, uint32_t *crc)
+{
+	size_t have = 0;
+	if (idx >= 0) {
+		struct es_item *it = &env->items[idx];
+		if (pos < it->size)
+			have = it->size - pos < n ? (size_t)(it->size - pos) : n;
+		if (have) {
+			ssize_t r = es_pread_full(env->in.fd, buf, have, it->off + pos);
+			if (r < 0) {
+				es_errno("%s: read error at byte %llu", env->in.name,
+					 (unsigned long long)(it->off + pos));
+				return -1;
+			}
+			if ((size_t)r < have) {
+				es_err("%s: item '%s': truncated at byte %llu of %llu",
+				       env->in.name, it->name,
+				       (unsigned long long)(pos + (uint64_t)r),
+				       (unsigned long long)it->size);
+				return -1;
+			}
+			*crc = (uint32_t)crc32(*crc, buf, (uInt)have);
+		}
+	}
+	memset(buf + have, 0, n - have);
+	return 0;
+}
+
+static int check_crc(struct es_env *env, int idx, uint32_t crc)
+{
+	struct es_item *it = &env->items[idx];
+	if (it->crc_known && it->crc != crc) {
+		es_err("%s: item '%s': CRC32 mismatch (directory says %08x, data has %08x)",
+		       env->in.name, it->name, it->crc, crc);
+		return -1;
+	}
+	it->crc = crc;
+	it->crc_known = 1;
+	return 0;
+}
+
+static int diff_item(struct differ *d, struct es_env *base, int bi,
+		     struct es_env *result, int ri, unsigned char *a, unsigned char *b)
+{
+	struct es_ditem it;
+	memset(&it, 0, sizeof it);
+	const struct es_item *src = ri >= 0 ? &result->items[ri] : &base->items[bi];
+	strcpy(it.name, src->name);
+	it.presence = (bi >= 0 ? ES_IN_BASE : 0) | (ri >= 0 ? ES_IN_RESULT : 0);
+	it.base_index = bi >= 0 ? (uint32_t)bi : ES_NO_INDEX;
+	it.result_index = ri >= 0 ? (uint32_t)ri : ES_NO_INDEX;
+	it.base_size = bi >= 0 ? base->items[bi].size : 0;
+	it.result_size = ri >= 0 ? result->items[ri].size : 0;
+	d->it = &it;
+	memset(&d->end, 0, sizeof d->end);
+	d->run_len = 0;
+	d->last_end = 0;
+	if (d->sink->item && d->sink->item(d->sink->arg, &it) < 0)
+		return -1;
+	uint64_t total = it.base_size > it.result_size ? it.base_size : it.result_size;
+	uint32_t ca = (uint32_t)crc32(0, NULL, 0), cb = ca;
+	for (uint64_t pos = 0; pos < total; pos += DCHUNK) {
+		size_t n = total - pos < DCHUNK ? (size_t)(total - pos) : DCHUNK;
+		if (read_side(base, bi, pos, a, n, &ca) < 0 ||
+		    read_side(result, ri, pos, b, n, &cb) < 0)
+			return -1;
+		if (memcmp(a, b, n) != 0 && scan_chunk(d, a, b, n, pos) < 0)
+			return -1;
+	}
+	if (flush_run(d) < 0)
+		return -1;
+	if ((bi >= 0 && check_crc(base, bi, ca) < 0) ||
+	    (ri >= 0 && check_crc(result, ri, cb) < 0))
+		return -1;
+	d->end.base_crc = bi >= 0 ? ca : 0;
+	d->end.result_crc = ri >= 0 ? cb : 0;
+	return d->sink->end ? d->sink->end(d->sink->arg, &it, &d->end) : 0;
+}
+
+int es_diff_run(struct es_env *base, struct es_env *result, struct es_sink *sink,
+		struct es_diff_result *res)
+{
+	struct es_dhdr h;
+	memset(res, 0, sizeof *res);
+	h.flags = (base->is_image ? ES_DF_BASE_REV : 0) |
+		  (result->is_image ? ES_DF_RESULT_REV : 0);
+	h.base_rev = base->is_image ? base->rev : 0;
+	h.result_rev = result->is_image ? result->rev : 0;
+	h.nitems = result->nitems;
+	for (uint32_t i = 0; i < base->nitems; i++)
+		if (es_env_find(result, base->items[i].name) < 0)
+			h.nitems++;
+	if (sink->header && sink->header(sink->arg, &h) < 0)
+		return -1;
+
+	struct differ d;
+	memset(&d, 0, sizeof d);
+	d.sink = sink;
+	d.run = es_malloc(ES_RUN_MAX);
+	unsigned char *a = es_malloc(DCHUNK), *b = es_malloc(DCHUNK);
+	int rc = 0;
+	/* result order first, then items only the base has, in base order */
+	for (uint32_t i = 0; i < result->nitems + base->nitems && rc == 0; i++) {
+		int ri = -1, bi;
+		if (i < result->nitems) {
+			ri = (int)i;
+			bi = es_env_find(base, result->items[i].name);
+		} else {
+			bi = (int)(i - result->nitems);
+			if (es_env_find(result, base->items[bi].name) >= 0)
+				continue;
+		}
+		rc = diff_item(&d, base, bi, result, ri, a, b);
+		if (rc == 0 && (d.end.spots || bi < 0 || ri < 0 ||
+				base->items[bi].size != result->items[ri].size))
+			res->items_changed++;
+		res->spots += d.end.spots;
+		res->bytes += d.end.bytes;
+		res->entries += d.end.entries;
+	}
+	free(a);
+	free(b);
+	free(d.run);
+	if (rc < 0)
+		return -1;
+	return sink->finish ? sink->finish(sink->arg) : 0;
+}
+
+void es_namelist_add(struct es_namelist *n, const char *name)
+{
+	if (n->count++ < 5 && n->len < sizeof n->buf - 80)
+		n->len += (size_t)snprintf(n->buf + n->len, sizeof n->buf - n->len, "%s'%s'",
+					   n->len ? ", " : "", name);
+}
+
+void es_diverged_err(const struct es_env *a, const struct es_env *b,
+		     const struct es_namelist *n)
+{
+	es_err("%s and %s: both at revision %llu but contents differ (%d item%s: %s%s)",
+	       a->in.name, b->in.name, (unsigned long long)a->rev, n->count,
+	       n->count == 1 ? "" : "s", n->buf, n->count > 5 ? ", ..." : "");
+}
+
+int es_diff_diverged(const struct es_env *a, const struct es_env *b)
+{
+	if (!a->is_image || !b->is_image || a->rev != b->rev)
+		return 0;
+	struct es_namelist n;
+	memset(&n, 0, sizeof n);
+	for (uint32_t i = 0; i < b->nitems + a->nitems; i++) {
+		const struct es_item *x, *y;
+		if (i < b->nitems) {
+			y = &b->items[i];
+			int j = es_env_find(a, y->name);
+			x = j >= 0 ? &a->items[j] : NULL;
+		} else {
+			x = &a->items[i - b->nitems];
+			if (es_env_find(b, x->name) >= 0)
+				continue;
+			y = NULL;
+		}
+		if (!x || !y || x->size != y->size || x->crc != y->crc)
+			es_namelist_add(&n, y ? y->name : x->name);
+	}
+	if (n.count == 0)
+		return 0;
+	es_diverged_err(a, b, &n);
+	return 1;
+}

@@ -1,0 +1,352 @@
+/* image.c: reading, validating and serializing env images. */
+#include "config.h"
+#include "image.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+int es_name_check(const char *name, size_t len, const char *context)
+{
+	if (len == 0) {
+		es_err("%s: empty item name", context);
+		return -1;
+	}
+	if (len > ES_NAME_MAX) {
+		es_err("%s: item name longer than %d bytes", context, ES_NAME_MAX);
+		return -1;
+	}
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)name[i];
+		/* printable, no blank, no '=' (envdump's NAME=PATH separator) */
+		if (c <= 0x20 || c >= 0x7f || c == '=') {
+			es_err("%s: item name has a forbidden byte 0x%02x at position %zu",
+			       context, c, i);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static const struct es_item *sort_base;
+
+static int cmp_names(const void *a, const void *b)
+{
+	return strcmp(sort_base[*(const uint32_t *)a].name,
+		      sort_base[*(const uint32_t *)b].name);
+}
+
+/* Build the name index (env->order, item indices sorted by name) and refuse
+ * duplicate names. */
+static int index_names(struct es_env *env)
+{
+	uint32_t n = env->nitems;
+	env->order = es_calloc(n, sizeof *env->order);
+	for (uint32_t i = 0; i < n; i++)
+		env->order[i] = i;
+	sort_base = env->items;
+	qsort(env->order, n, sizeof *env->order, cmp_names);
+	for (uint32_t i = 1; i < n; i++) {
+		const struct es_item *x = &env->items[env->order[i - 1]];
+		const struct es_item *y = &env->items[env->order[i]];
+		if (strcmp(x->name, y->name) == 0) {
+			es_err("%s: item %u: duplicate item name '%s'", env->in.name,
+			       (unsigned)(y > x ? y - env->items : x - env->items), y->name);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int parse_dirent(const unsigned char *d, struct es_item *it, uint32_t i,
+			const char *file)
+{
+	char ctx[600];
+	uint16_t len = get16(d);
+	snprintf(ctx, sizeof ctx, "%s: directory entry %u", file, (unsigned)i);
+	if (get16(d + 2) != 0) {
+		es_err("%s: reserved field is not zero", ctx);
+		return -1;
+	}
+	if (es_name_check((const char *)d + 16, len > ES_NAME_MAX ? ES_NAME_MAX + 1 : len,
+			  ctx) < 0)
+		return -1;
+	if (!es_allzero(d + 16 + len, ES_NAME_MAX - len)) {
+		es_err("%s: name padding is not zero", ctx);
+		return -1;
+	}
+	memcpy(it->name, d + 16, len);
+	it->name[len] = 0;
+	it->crc = get32(d + 4);
+	it->crc_known = 1;
+	it->size = get64(d + 8);
+	return 0;
+}
+
+static int read_image(struct es_env *env)
+{
+	struct es_in *in = &env->in;
+	unsigned char hdr[ES_IMG_HDR];
+	ssize_t r = es_in_read(in, hdr, sizeof hdr);
+	if (r < 0)
+		return -1;
+	if (r < 8 || memcmp(hdr, ES_IMG_MAGIC, 8) != 0) {
+		if ((size_t)r < 8 && memcmp(hdr, ES_IMG_MAGIC, (size_t)r) == 0)
+			es_err("%s: byte 0: truncated header (%zd of %d bytes)", in->name, r,
+			       ES_IMG_HDR);
+		else
+			es_err("%s: byte 0: bad magic (not an env image)", in->name);
+		return -1;
+	}
+	if (r < ES_IMG_HDR) {
+		es_err("%s: byte %zd: truncated header (%zd of %d bytes)", in->name, r, r,
+		       ES_IMG_HDR);
+		return -1;
+	}
+	if (get16(hdr + 8) != ES_IMG_VERSION) {
+		es_err("%s: byte 8: unsupported format version %u (this is version %d)",
+		       in->name, get16(hdr + 8), ES_IMG_VERSION);
+		return -1;
+	}
+	if (get16(hdr + 10) != 0 || get32(hdr + 24) != 0) {
+		es_err("%s: byte 10: reserved header fields are not zero", in->name);
+		return -1;
+	}
+	uint32_t n = get32(hdr + 12);
+	if (n > ES_MAX_ITEMS) {
+		es_err("%s: byte 12: item count %u exceeds the limit of %d", in->name, n,
+		       ES_MAX_ITEMS);
+		return -1;
+	}
+	uint64_t dirlen = (uint64_t)n * ES_IMG_DIRENT;
+	if (in->size != ES_SIZE_UNKNOWN && ES_IMG_HDR + dirlen > in->size) {
+		es_err("%s: byte 12: item count %u needs a %llu-byte directory but the file has %llu bytes",
+		       in->name, n, (unsigned long long)dirlen,
+		       (unsigned long long)(in->size - ES_IMG_HDR));
+		return -1;
+	}
+	unsigned char *dir = es_malloc(dirlen);
+	r = es_in_read(in, dir, dirlen);
+	if (r < 0) {
+		free(dir);
+		return -1;
+	}
+	if ((uint64_t)r < dirlen) {
+		es_err("%s: byte %llu: truncated directory (entry %llu of %u)", in->name,
+		       (unsigned long long)(ES_IMG_HDR + r),
+		       (unsigned long long)(r / ES_IMG_DIRENT), n);
+		free(dir);
+		return -1;
+	}
+	uint32_t crc = (uint32_t)crc32(0, hdr, 28);
+	crc = (uint32_t)crc32(crc, dir, (uInt)dirlen);
+	if (crc != get32(hdr + 28)) {
+		es_err("%s: byte 28: header CRC32 mismatch (stored %08x, computed %08x)",
+		       in->name, get32(hdr + 28), crc);
+		free(dir);
+		return -1;
+	}
+	env->rev = get64(hdr + 16);
+	env->nitems = n;
+	env->items = es_calloc(n, sizeof *env->items);
+	uint64_t off = ES_IMG_HDR + dirlen;
+	for (uint32_t i = 0; i < n; i++) {
+		struct es_item *it = &env->items[i];
+		if (parse_dirent(dir + (uint64_t)i * ES_IMG_DIRENT, it, i, in->name) < 0) {
+			free(dir);
+			return -1;
+		}
+		if (it->size > UINT64_MAX / 2 - off) {
+			es_err("%s: directory entry %u: item '%s' size %llu is impossible",
+			       in->name, i, it->name, (unsigned long long)it->size);
+			free(dir);
+			return -1;
+		}
+		it->off = off;
+		off += it->size;
+	}
+	free(dir);
+	if (in->size != ES_SIZE_UNKNOWN && off != in->size) {
+		es_err("%s: items claim %llu bytes of data but the file has %llu",
+		       in->name, (unsigned long long)(off - ES_IMG_HDR - dirlen),
+		       (unsigned long long)(in->size - ES_IMG_HDR - dirlen));
+		return -1;
+	}
+	return index_names(env);
+}
+
+static int open_raw(struct es_env *env)
+{
+	if (env->in.size == ES_SIZE_UNKNOWN) {
+		es_err("%s: a raw input must be a regular file or block device", env->in.name);
+		return -1;
+	}
+	env->is_image = 0;
+	env->nitems = 1;
+	env->items = es_calloc(1, sizeof *env->items);
+	strcpy(env->items[0].name, ES_RAW_NAME);
+	env->items[0].size = env->in.size;
+	return index_names(env);
+}
+
+/* Does the file begin with the image magic (or, when shorter, a prefix of it)? */
+static int looks_like_image(struct es_env *env)
+{
+	unsigned char m[8];
+	if (env->in.size == ES_SIZE_UNKNOWN)
+		return 1;
+	ssize_t r = es_pread_full(env->in.fd, m, sizeof m, 0);
+	if (r <= 0)
+		return 0;
+	return memcmp(m, ES_IMG_MAGIC, (size_t)r) == 0;
+}
+
+int es_env_open(struct es_env *env, const char *path, enum es_env_mode mode)
+{
+	memset(env, 0, sizeof *env);
+	if (es_in_open(&env->in, path) < 0)
+		return -1;
+	int r;
+	if (mode == ES_ENV_RAW || (mode == ES_ENV_AUTO && !looks_like_image(env)))
+		r = open_raw(env);
+	else {
+		env->is_image = 1;
+		r = read_image(env);
+	}
+	if (r < 0)
+		es_env_close(env);
+	return r;
+}
+
+void es_env_close(struct es_env *env)
+{
+	es_in_close(&env->in);
+	free(env->items);
+	free(env->order);
+	env->items = NULL;
+	env->order = NULL;
+	env->nitems = 0;
+}
+
+int es_env_find(const struct es_env *env, const char *name)
+{
+	uint32_t lo = 0, hi = env->nitems;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		int c = strcmp(env->items[env->order[mid]].name, name);
+		if (c == 0)
+			return (int)env->order[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+static int skip_to(struct es_in *in, uint64_t off, unsigned char *buf)
+{
+	while (in->pos < off) {
+		uint64_t want = off - in->pos;
+		ssize_t r = es_in_read(in, buf, want < ES_CHUNK ? want : ES_CHUNK);
+		if (r < 0)
+			return -1;
+		if (r == 0) {
+			es_err("%s: byte %llu: unexpected end of file", in->name,
+			       (unsigned long long)in->pos);
+			return -1;
+		}
+	}
+	if (in->pos > off) {
+		es_err("%s: items must be read in order from a pipe", in->name);
+		return -1;
+	}
+	return 0;
+}
+
+int es_env_read_item(struct es_env *env, uint32_t idx, es_chunk_fn fn, void *arg,
+		     uint32_t *crc_out)
+{
+	struct es_item *it = &env->items[idx];
+	struct es_in *in = &env->in;
+	int seekable = in->size != ES_SIZE_UNKNOWN;
+	unsigned char *buf = es_malloc(ES_CHUNK);
+	uint32_t crc = (uint32_t)crc32(0, NULL, 0);
+	uint64_t done = 0;
+	int rc = -1;
+	if (!seekable && skip_to(in, it->off, buf) < 0)
+		goto out;
+	while (done < it->size) {
+		uint64_t want = it->size - done;
+		size_t n = want < ES_CHUNK ? (size_t)want : ES_CHUNK;
+		ssize_t r = seekable ? es_pread_full(in->fd, buf, n, it->off + done)
+				     : es_in_read(in, buf, n);
+		if (r < 0) {
+			if (seekable)
+				es_errno("%s: read error at byte %llu", in->name,
+					 (unsigned long long)(it->off + done));
+			goto out;
+		}
+		if ((size_t)r < n) {
+			es_err("%s: item '%s': truncated at byte %llu of %llu", in->name,
+			       it->name, (unsigned long long)(done + (uint64_t)r),
+			       (unsigned long long)it->size);
+			goto out;
+		}
+		crc = (uint32_t)crc32(crc, buf, (uInt)n);
+		if (fn && fn(arg, buf, n) < 0)
+			goto out;
+		done += n;
+	}
+	if (it->crc_known && crc != it->crc) {
+		es_err("%s: item '%s': CRC32 mismatch (directory says %08x, data has %08x)",
+		       in->name, it->name, it->crc, crc);
+		goto out;
+	}
+	if (crc_out)
+		*crc_out = crc;
+	rc = 0;
+out:
+	free(buf);
+	return rc;
+}
+
+int es_env_item_crc(struct es_env *env, uint32_t idx, uint32_t *crc)
+{
+	if (es_env_read_item(env, idx, NULL, NULL, crc) < 0)
+		return -1;
+	env->items[idx].crc = *crc;
+	env->items[idx].crc_known = 1;
+	return 0;
+}
+
+unsigned char *es_image_header(uint64_t rev, const struct es_item *items, uint32_t n,
+			       size_t *len)
+{
+	size_t total = ES_IMG_HDR + (size_t)n * ES_IMG_DIRENT;
+	unsigned char *h = es_calloc(1, total);
+	memcpy(h, ES_IMG_MAGIC, 8);
+	put16(h + 8, ES_IMG_VERSION);
+	put32(h + 12, n);
+	for (uint32_t i = 0; i < n; i++) {
+		unsigned char *d = h + ES_IMG_HDR + (size_t)i * ES_IMG_DIRENT;
+		size_t nl = strlen(items[i].name);
+		put16(d, (uint16_t)nl);
+		put32(d + 4, items[i].crc);
+		put64(d + 8, items[i].size);
+		memcpy(d + 16, items[i].name, nl);
+	}
+	es_image_restamp(h, total, rev);
+	*len = total;
+	return h;
+}
+
+void es_image_restamp(unsigned char *hdr, size_t len, uint64_t rev)
+{
+	put64(hdr + 16, rev);
+	uint32_t crc = (uint32_t)crc32(0, hdr, 28);
+	crc = (uint32_t)crc32(crc, hdr + ES_IMG_HDR, (uInt)(len - ES_IMG_HDR));
+	put32(hdr + 28, crc);
+}
