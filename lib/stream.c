@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #define WBUF (1u << 16)
@@ -87,7 +88,7 @@ void es_writer_free(struct es_writer *w)
 	w->buf = NULL;
 }
 
-static int wflush(struct es_writer *w)
+int es_writer_flush(struct es_writer *w)
 {
 	if (w->len && es_write_full(w->fd, w->buf, w->len) < 0) {
 		es_errno("%s: write error", w->name);
@@ -97,12 +98,19 @@ static int wflush(struct es_writer *w)
 	return 0;
 }
 
-static int wput(struct es_writer *w, const unsigned char *p, size_t n)
+int es_writer_put(struct es_writer *w, const void *p, size_t n)
 {
-	if (w->len + n > WBUF && wflush(w) < 0)
+	if (w->len + n > WBUF && es_writer_flush(w) < 0)
 		return -1;
-	memcpy(w->buf + w->len, p, n);
-	w->len += n;
+	if (n > WBUF) {
+		if (es_write_full(w->fd, p, n) < 0) {
+			es_errno("%s: write error", w->name);
+			return -1;
+		}
+	} else {
+		memcpy(w->buf + w->len, p, n);
+		w->len += n;
+	}
 	w->crc = (uint32_t)crc32(w->crc, p, (uInt)n);
 	w->bytes += n;
 	return 0;
@@ -112,14 +120,14 @@ static int w_header(void *arg, const struct es_dhdr *h)
 {
 	unsigned char p[ES_DIFF_HDR];
 	es_enc_header(p, h);
-	return wput(arg, p, sizeof p);
+	return es_writer_put(arg, p, sizeof p);
 }
 
 static int w_item(void *arg, const struct es_ditem *it)
 {
 	unsigned char p[ES_REC_ITEM];
 	es_enc_item(p, it);
-	return wput(arg, p, sizeof p);
+	return es_writer_put(arg, p, sizeof p);
 }
 
 static int w_entry(void *arg, const struct es_ditem *it, const struct es_entry *e)
@@ -127,7 +135,7 @@ static int w_entry(void *arg, const struct es_ditem *it, const struct es_entry *
 	(void)it;
 	unsigned char p[ES_REC_ENTRY];
 	es_enc_entry(p, e);
-	return wput(arg, p, sizeof p);
+	return es_writer_put(arg, p, sizeof p);
 }
 
 static int w_end(void *arg, const struct es_ditem *it, const struct es_dend *d)
@@ -135,7 +143,7 @@ static int w_end(void *arg, const struct es_ditem *it, const struct es_dend *d)
 	(void)it;
 	unsigned char p[ES_REC_END];
 	es_enc_end(p, d);
-	return wput(arg, p, sizeof p);
+	return es_writer_put(arg, p, sizeof p);
 }
 
 static int w_finish(void *arg)
@@ -145,12 +153,12 @@ static int w_finish(void *arg)
 	memset(p, 0, sizeof p);
 	p[0] = 'Z';
 	put64(p + 8, w->bytes + ES_REC_TAIL);
-	if (wput(w, p, 20) < 0)
+	if (es_writer_put(w, p, 20) < 0)
 		return -1;
 	put32(p + 20, w->crc);
-	if (wput(w, p + 20, 4) < 0)
+	if (es_writer_put(w, p + 20, 4) < 0)
 		return -1;
-	return wflush(w);
+	return es_writer_flush(w);
 }
 
 struct es_sink es_writer_sink(struct es_writer *w)
@@ -166,6 +174,20 @@ int es_reader_open(struct es_reader *r, const char *path)
 	memset(r, 0, sizeof *r);
 	if (es_in_open(&r->in, path) < 0)
 		return -1;
+	r->buf = es_malloc(WBUF);
+	r->crc = (uint32_t)crc32(0, NULL, 0);
+	return 0;
+}
+
+int es_reader_open_fd(struct es_reader *r, int fd, const char *name)
+{
+	memset(r, 0, sizeof *r);
+	if (lseek(fd, 0, SEEK_SET) < 0 || (r->in.fd = dup(fd)) < 0) {
+		es_errno("%s: cannot reread", name);
+		return -1;
+	}
+	r->in.name = name;
+	r->in.size = ES_SIZE_UNKNOWN;
 	r->buf = es_malloc(WBUF);
 	r->crc = (uint32_t)crc32(0, NULL, 0);
 	return 0;

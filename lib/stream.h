@@ -78,6 +78,9 @@ struct es_writer {
 };
 void es_writer_init(struct es_writer *w, int fd, const char *name);
 void es_writer_free(struct es_writer *w);
+/* Append n raw bytes (counted in w->crc and w->bytes); flush the buffer. */
+int es_writer_put(struct es_writer *w, const void *p, size_t n);
+int es_writer_flush(struct es_writer *w);
 /* A sink that writes records to w. */
 struct es_sink es_writer_sink(struct es_writer *w);
 
@@ -95,6 +98,8 @@ struct es_reader {
 	struct es_dhdr hdr;
 };
 int es_reader_open(struct es_reader *r, const char *path);
+/* Read from the start of an open file (dup'ed; the caller keeps fd). */
+int es_reader_open_fd(struct es_reader *r, int fd, const char *name);
 void es_reader_close(struct es_reader *r);
 /* Read the whole stream, feeding SINK; returns 0 or -1 (message recorded). */
 int es_reader_run(struct es_reader *r, struct es_sink *sink);

@@ -1,0 +1,743 @@
+/* apply.c: applying judged diff streams to env images, raw files and block
+ * devices: check the base, plan, journal or build anew, verify. */
+#include "config.h"
+#include "apply.h"
+#include "image.h"
+#include "journal.h"
+#include "stream.h"
+#include "text.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct pitem {
+	struct es_ditem it;
+	struct es_dend d;
+	uint64_t toff; /* where the item starts in the target (in-place images) */
+};
+
+struct plan {
+	struct es_dhdr h;
+	struct pitem *items;
+	uint32_t n;
+	int spool;     /* the validated stream, reread for its entries */
+	const char *dname;
+	int image;
+};
+
+/* ---- loading the stream: validate all of it before anything is touched ---- */
+
+static int c_header(void *arg, const struct es_dhdr *h)
+{
+	struct plan *p = arg;
+	p->h = *h;
+	p->items = es_calloc(h->nitems, sizeof *p->items);
+	return 0;
+}
+
+static int c_item(void *arg, const struct es_ditem *it)
+{
+	struct plan *p = arg;
+	p->items[p->n].it = *it;
+	return 0;
+}
+
+static int c_end(void *arg, const struct es_ditem *it, const struct es_dend *d)
+{
+	struct plan *p = arg;
+	(void)it;
+	p->items[p->n++].d = *d;
+	return 0;
+}
+
+static int load_plan(struct plan *p, const char *diff)
+{
+	struct es_reader r;
+	struct es_writer w;
+	memset(p, 0, sizeof *p);
+	p->dname = diff && strcmp(diff, "-") ? diff : "(stdin)";
+	FILE *tmp = tmpfile();
+	if (!tmp) {
+		es_errno("cannot create a temporary file for the diff");
+		return -1;
+	}
+	p->spool = dup(fileno(tmp));
+	fclose(tmp);
+	if (es_reader_open(&r, diff ? diff : "-") < 0)
+		return -1;
+	es_writer_init(&w, p->spool, "(spool)");
+	struct es_sink collect = {p, c_header, c_item, NULL, c_end, NULL};
+	struct es_sink spool = es_writer_sink(&w);
+	struct es_sink *pair[2] = {&collect, &spool};
+	struct es_sink both = es_tee_sink(pair);
+	int rc = es_reader_run(&r, &both);
+	es_writer_free(&w);
+	es_reader_close(&r);
+	if (rc < 0)
+		return -1;
+	int fb = p->h.flags & ES_DF_BASE_REV, fr = p->h.flags & ES_DF_RESULT_REV;
+	if (!fb != !fr) {
+		es_err("%s: base and result must both be images or both be raw", p->dname);
+		return -1;
+	}
+	p->image = fb != 0;
+	if (!p->image && (p->n != 1 || p->items[0].it.presence != 3 ||
+			  strcmp(p->items[0].it.name, ES_RAW_NAME) != 0)) {
+		es_err("%s: a raw diff must hold exactly the item '%s'", p->dname, ES_RAW_NAME);
+		return -1;
+	}
+	return 0;
+}
+
+static void free_plan(struct plan *p)
+{
+	free(p->items);
+	if (p->spool > 0)
+		close(p->spool);
+}
+
+static int is_full(const struct pitem *pi)
+{
+	return pi->d.decision == ES_FULL && (pi->it.presence & ES_IN_RESULT);
+}
+
+/* ---- where the target stands ---- */
+
+enum tstate { AT_BASE, AT_RESULT, AT_NEITHER };
+
+static int image_side(const struct plan *p, const struct es_env *env, int result)
+{
+	uint32_t want = 0;
+	unsigned bit = result ? ES_IN_RESULT : ES_IN_BASE;
+	if (env->rev != (result ? p->h.result_rev : p->h.base_rev))
+		return 0;
+	for (uint32_t i = 0; i < p->n; i++) {
+		const struct pitem *pi = &p->items[i];
+		if (!(pi->it.presence & bit))
+			continue;
+		want++;
+		uint32_t idx = result ? pi->it.result_index : pi->it.base_index;
+		if (idx >= env->nitems)
+			return 0;
+		const struct es_item *t = &env->items[idx];
+		if (strcmp(t->name, pi->it.name) != 0 ||
+		    t->size != (result ? pi->it.result_size : pi->it.base_size) ||
+		    t->crc != (result ? pi->d.result_crc : pi->d.base_crc))
+			return 0;
+	}
+	return want == env->nitems;
+}
+
+/* Read the whole target once: its size, CRC32s and revision decide. */
+static int target_state(const struct plan *p, const char *target, enum tstate *st)
+{
+	struct es_env env;
+	uint32_t crc;
+	*st = AT_NEITHER;
+	if (es_env_open(&env, target, p->image ? ES_ENV_IMAGE : ES_ENV_RAW) < 0)
+		return p->image && !strstr(es_errmsg(), "cannot open") ? 0 : -1;
+	int r = 0;
+	for (uint32_t i = 0; i < env.nitems && r == 0; i++)
+		r = es_env_item_crc(&env, i, &crc);
+	if (r < 0) {
+		es_env_close(&env);
+		return p->image ? 0 : -1; /* a damaged image is at neither */
+	}
+	if (!p->image) {
+		const struct pitem *pi = &p->items[0];
+		uint64_t size = env.items[0].size;
+		if (size == pi->it.base_size && crc == pi->d.base_crc)
+			*st = AT_BASE;
+		else if (size == pi->it.result_size && crc == pi->d.result_crc)
+			*st = AT_RESULT;
+	} else if (image_side(p, &env, 0))
+		*st = AT_BASE;
+	else if (image_side(p, &env, 1))
+		*st = AT_RESULT;
+	es_env_close(&env);
+	return 0;
+}
+
+/* ---- the source for items judged full ---- */
+
+static int open_source(const struct plan *p, const char *source, struct es_env *src)
+{
+	int needed = 0;
+	for (uint32_t i = 0; i < p->n; i++)
+		needed |= is_full(&p->items[i]);
+	if (!needed)
+		return 0;
+	if (!source) {
+		es_err("%s: items are judged full but no SOURCE was given (-s)", p->dname);
+		return -1;
+	}
+	if (es_env_open(src, source, p->image ? ES_ENV_AUTO : ES_ENV_RAW) < 0)
+		return -1;
+	for (uint32_t i = 0; i < p->n; i++) {
+		const struct pitem *pi = &p->items[i];
+		if (!is_full(pi))
+			continue;
+		int idx = es_env_find(src, src->is_image ? pi->it.name : ES_RAW_NAME);
+		uint32_t crc;
+		if (idx < 0) {
+			es_err("%s: has no item '%s'", source, pi->it.name);
+			goto bad;
+		}
+		if (src->items[idx].size != pi->it.result_size ||
+		    es_env_item_crc(src, (uint32_t)idx, &crc) < 0 || crc != pi->d.result_crc) {
+			es_err("%s: item '%s' does not match the diff's result (%" PRIu64
+			       " bytes, CRC32 %08" PRIx32 ")",
+			       source, pi->it.name, pi->it.result_size, pi->d.result_crc);
+			goto bad;
+		}
+	}
+	return 1;
+bad:
+	es_env_close(src);
+	return -1;
+}
+
+static int src_index(const struct es_env *src, const struct pitem *pi)
+{
+	return es_env_find(src, src->is_image ? pi->it.name : ES_RAW_NAME);
+}
+
+/* ---- printing what happens ---- */
+
+static void describe(const struct plan *p, const char *target, const char *source,
+		     FILE *f)
+{
+	if (p->image)
+		fprintf(f, "%s: revision %" PRIu64 " -> %" PRIu64 "\n", target, p->h.base_rev,
+			p->h.result_rev);
+	for (uint32_t i = 0; i < p->n; i++) {
+		const struct pitem *pi = &p->items[i];
+		const char *state = es_item_state(&pi->it, &pi->d);
+		if (strcmp(state, "same") == 0)
+			continue;
+		if (is_full(pi))
+			fprintf(f, "%s: %s, full: copy %" PRIu64 " bytes from %s\n", pi->it.name,
+				state, pi->it.result_size, source ? source : "SOURCE");
+		else
+			fprintf(f, "%s: %s, delta: %" PRIu64 " spots, %" PRIu64 " bytes\n",
+				pi->it.name, state, pi->d.spots, pi->d.bytes);
+	}
+}
+
+/* ---- entries: visited once more, from the spool ---- */
+
+struct visit {
+	struct plan *p;
+	struct pitem *cur;
+	uint64_t run_off;
+	int (*fn)(struct visit *v, uint64_t off, const unsigned char *x, size_t n);
+	struct es_jwriter *jw;
+	int fd;        /* rename path: the new file */
+	uint64_t base; /* rename path: where the current item starts in it */
+};
+
+static int v_item(void *arg, const struct es_ditem *it)
+{
+	struct visit *v = arg;
+	v->cur = NULL;
+	for (uint32_t i = 0; i < v->p->n; i++)
+		if (strcmp(v->p->items[i].it.name, it->name) == 0)
+			v->cur = &v->p->items[i];
+	return 0;
+}
+
+static int v_entry(void *arg, const struct es_ditem *it, const struct es_entry *e)
+{
+	struct visit *v = arg;
+	(void)it;
+	if (e->flag == ES_DATA || e->flag == ES_AREA)
+		v->run_off = e->offset;
+	if (e->flag == ES_INVALID || !v->cur || is_full(v->cur) ||
+	    !(v->cur->it.presence & ES_IN_RESULT))
+		return 0;
+	uint64_t off = e->flag == ES_CONT ? v->run_off + e->offset : e->offset;
+	size_t n = e->flag == ES_AREA ? 8 : e->size;
+	return v->fn(v, off, e->data, n);
+}
+
+static int visit_entries(struct visit *v)
+{
+	struct es_reader r;
+	if (es_reader_open_fd(&r, v->p->spool, v->p->dname) < 0)
+		return -1;
+	struct es_sink sink = {v, NULL, v_item, v_entry, NULL, NULL};
+	int rc = es_reader_run(&r, &sink);
+	es_reader_close(&r);
+	return rc;
+}
+
+/* ---- in place, through the journal ---- */
+
+static int j_xor(struct visit *v, uint64_t off, const unsigned char *x, size_t n)
+{
+	return es_jw_xor(v->jw, v->cur->toff + off, x, n);
+}
+
+struct jcopy {
+	struct es_jwriter *jw;
+	uint64_t off;
+};
+
+static int jcopy_chunk(void *arg, const unsigned char *buf, size_t n)
+{
+	struct jcopy *c = arg;
+	if (es_jw_put(c->jw, c->off, buf, n) < 0)
+		return -1;
+	c->off += n;
+	return 0;
+}
+
+/* Journal the full items' bytes and, for images, the new header. */
+static int journal_full_and_header(struct plan *p, struct es_env *src, int have_src,
+				   struct es_jwriter *jw, const char *target)
+{
+	for (uint32_t i = 0; i < p->n; i++) {
+		struct pitem *pi = &p->items[i];
+		if (!is_full(pi))
+			continue;
+		struct jcopy c = {jw, pi->toff};
+		if (!have_src || es_env_read_item(src, (uint32_t)src_index(src, pi), jcopy_chunk,
+						  &c, NULL) < 0)
+			return -1;
+	}
+	if (!p->image)
+		return 0;
+	struct es_env env;
+	if (es_env_open(&env, target, ES_ENV_IMAGE) < 0)
+		return -1;
+	for (uint32_t i = 0; i < p->n; i++)
+		env.items[p->items[i].it.result_index].crc = p->items[i].d.result_crc;
+	size_t hlen;
+	unsigned char *h = es_image_header(p->h.result_rev, env.items, env.nitems, &hlen);
+	int r = es_jw_put(jw, 0, h, hlen);
+	free(h);
+	es_env_close(&env);
+	return r;
+}
+
+static int set_offsets(struct plan *p, const char *target)
+{
+	if (!p->image)
+		return 0;
+	struct es_env env;
+	if (es_env_open(&env, target, ES_ENV_IMAGE) < 0)
+		return -1;
+	for (uint32_t i = 0; i < p->n; i++)
+		p->items[i].toff = env.items[p->items[i].it.base_index].off;
+	es_env_close(&env);
+	return 0;
+}
+
+static int apply_journal(struct plan *p, const struct es_tpaths *tp, struct es_env *src,
+			 int have_src)
+{
+	struct es_jstate st = {p->image ? ES_J_IMAGE : ES_J_RAW, 0, 0, 0, 0,
+			       p->h.base_rev, p->h.result_rev, p->image};
+	int tfd = open(tp->target, O_RDWR | O_CLOEXEC);
+	if (tfd < 0) {
+		es_errno("%s: cannot open for writing", tp->target);
+		return -1;
+	}
+	uint64_t tsize;
+	int blk, reg;
+	if (es_fd_size(tfd, tp->target, &tsize, &blk, &reg) < 0 || set_offsets(p, tp->target) < 0)
+		goto fail;
+	st.old_size = tsize;
+	st.new_size = p->image ? tsize : p->items[0].it.result_size;
+	st.old_crc = p->image ? 0 : p->items[0].d.base_crc;
+	st.new_crc = p->image ? 0 : p->items[0].d.result_crc;
+	if (blk && st.new_size != st.old_size) {
+		es_err("%s: a block device cannot change size (%" PRIu64 " -> %" PRIu64 " bytes)",
+		       tp->target, st.old_size, st.new_size);
+		goto fail;
+	}
+	struct es_jwriter jw;
+	if (es_jw_open(&jw, tp, tfd, tsize, &st) < 0)
+		goto fail;
+	struct visit v = {p, NULL, 0, j_xor, &jw, -1, 0};
+	if (visit_entries(&v) < 0 || journal_full_and_header(p, src, have_src, &jw, tp->target) < 0) {
+		es_jw_abort(&jw, tp);
+		goto fail;
+	}
+	if (es_jw_commit(&jw, tp) < 0)
+		goto fail;
+	/* committed: from here a crash is finished by the next run */
+	if (es_journal_replay(tp->journal, tfd, tp->target, 0) < 0)
+		goto fail;
+	if (es_target_verify(tp, tfd, &st, 0) < 0) {
+		char msg[1024];
+		snprintf(msg, sizeof msg, "%s", es_errmsg());
+		if (es_journal_replay(tp->journal, tfd, tp->target, 1) == 0)
+			unlink(tp->journal);
+		es_err("verification after the apply failed, target restored: %s", msg);
+		goto fail;
+	}
+	close(tfd);
+	if (rename(tp->journal, tp->last) < 0) {
+		es_errno("%s: cannot keep the journal", tp->last);
+		return -1;
+	}
+	return es_fsync_dir_of(tp->last);
+fail:
+	close(tfd);
+	return -1;
+}
+
+/* ---- build anew and rename: full copies of files, image layout changes ---- */
+
+static int f_xor(struct visit *v, uint64_t off, const unsigned char *x, size_t n)
+{
+	unsigned char b[8];
+	uint64_t size = v->cur->it.result_size;
+	if (off >= size)
+		return 0; /* the removed tail */
+	if (n > size - off)
+		n = (size_t)(size - off);
+	uint64_t at = v->cur->toff + off;
+	if (es_pread_full(v->fd, b, n, at) != (ssize_t)n)
+		goto err;
+	for (size_t i = 0; i < n; i++)
+		b[i] ^= x[i];
+	if (es_pwrite_full(v->fd, b, n, at) < 0)
+		goto err;
+	return 0;
+err:
+	es_errno("%s: cannot update", v->p->dname);
+	return -1;
+}
+
+struct fcopy {
+	int fd;
+	uint64_t off;
+	const char *name;
+};
+
+static int fcopy_chunk(void *arg, const unsigned char *buf, size_t n)
+{
+	struct fcopy *c = arg;
+	if (es_pwrite_full(c->fd, buf, n, c->off) < 0) {
+		es_errno("%s: write error", c->name);
+		return -1;
+	}
+	c->off += n;
+	return 0;
+}
+
+/* Lay the result items out in the new file and fill each: from SOURCE when
+ * full, else from the target's base item (zero padded), XORed afterwards. */
+static int build_items(struct plan *p, const struct es_tpaths *tp, int fd,
+		       struct es_env *src, struct es_env *old)
+{
+	uint32_t nres = 0;
+	for (uint32_t i = 0; i < p->n; i++)
+		nres += (p->items[i].it.presence & ES_IN_RESULT) != 0;
+	struct es_item *items = es_calloc(nres, sizeof *items);
+	struct pitem **byres = es_calloc(nres, sizeof *byres);
+	int rc = -1;
+	for (uint32_t i = 0; i < p->n; i++) {
+		struct pitem *pi = &p->items[i];
+		if (!(pi->it.presence & ES_IN_RESULT))
+			continue;
+		if (pi->it.result_index >= nres || byres[pi->it.result_index]) {
+			es_err("%s: item '%s': result index %" PRIu32 " out of order", p->dname,
+			       pi->it.name, pi->it.result_index);
+			goto out;
+		}
+		byres[pi->it.result_index] = pi;
+	}
+	uint64_t off = p->image ? ES_IMG_HDR + (uint64_t)nres * ES_IMG_DIRENT : 0;
+	for (uint32_t i = 0; i < nres; i++) {
+		struct pitem *pi = byres[i];
+		strcpy(items[i].name, pi->it.name);
+		items[i].size = pi->it.result_size;
+		items[i].crc = pi->d.result_crc;
+		pi->toff = off;
+		struct fcopy c = {fd, off, tp->fresh};
+		int r = 0;
+		if (is_full(pi))
+			r = es_env_read_item(src, (uint32_t)src_index(src, pi), fcopy_chunk, &c, NULL);
+		else if (pi->it.presence & ES_IN_BASE) {
+			struct es_item keep = old->items[pi->it.base_index];
+			if (keep.size > pi->it.result_size)
+				old->items[pi->it.base_index].size = pi->it.result_size;
+			old->items[pi->it.base_index].crc_known = keep.size <= pi->it.result_size;
+			r = es_env_read_item(old, pi->it.base_index, fcopy_chunk, &c, NULL);
+			old->items[pi->it.base_index] = keep;
+		}
+		if (r < 0)
+			goto out;
+		off += pi->it.result_size;
+		if (ftruncate(fd, (off_t)off) < 0) { /* zero padding */
+			es_errno("%s: cannot extend", tp->fresh);
+			goto out;
+		}
+	}
+	if (p->image) {
+		size_t hlen;
+		unsigned char *h = es_image_header(p->h.result_rev, items, nres, &hlen);
+		int r = es_pwrite_full(fd, h, hlen, 0);
+		free(h);
+		if (r < 0) {
+			es_errno("%s: write error", tp->fresh);
+			goto out;
+		}
+	}
+	rc = 0;
+out:
+	free(items);
+	free(byres);
+	return rc;
+}
+
+static int apply_rename(struct plan *p, const struct es_tpaths *tp, struct es_env *src)
+{
+	struct stat st;
+	struct es_env old;
+	if (stat(tp->target, &st) < 0) {
+		es_errno("%s: cannot stat", tp->target);
+		return -1;
+	}
+	if (es_env_open(&old, tp->target, p->image ? ES_ENV_IMAGE : ES_ENV_RAW) < 0)
+		return -1;
+	int fd = open(tp->fresh, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		es_errno("%s: cannot create", tp->fresh);
+		es_env_close(&old);
+		return -1;
+	}
+	int r = build_items(p, tp, fd, src, &old);
+	es_env_close(&old);
+	struct visit v = {p, NULL, 0, f_xor, NULL, fd, 0};
+	if (r == 0)
+		r = visit_entries(&v);
+	if (r == 0 && (fchmod(fd, st.st_mode & 07777) < 0 || fsync(fd) < 0)) {
+		es_errno("%s: cannot finish", tp->fresh);
+		r = -1;
+	}
+	(void)!fchown(fd, st.st_uid, st.st_gid);
+	close(fd);
+	struct es_jstate js = {ES_J_RENAMED,
+			       p->items[0].it.base_size,  p->items[0].it.result_size,
+			       p->items[0].d.base_crc,    p->items[0].d.result_crc,
+			       p->image ? p->h.base_rev : 0, p->image ? p->h.result_rev : 0,
+			       p->image};
+	/* check the new file as it will be checked in place: before the rename */
+	struct es_tpaths fresh = *tp;
+	fresh.target = tp->fresh;
+	if (r == 0)
+		r = es_target_verify(&fresh, -1, &js, 0);
+	if (r < 0) {
+		unlink(tp->fresh);
+		return -1;
+	}
+	unlink(tp->prev);
+	if (link(tp->target, tp->prev) < 0)
+		unlink(tp->prev); /* no rollback copy then: not fatal */
+	if (rename(tp->fresh, tp->target) < 0) {
+		es_errno("%s: cannot rename the new file into place", tp->target);
+		unlink(tp->fresh);
+		return -1;
+	}
+	if (es_fsync_dir_of(tp->target) < 0)
+		return -1;
+	return es_journal_mark_renamed(tp, &js);
+}
+
+/* ---- the whole apply ---- */
+
+static int target_info(const char *target, int *blk)
+{
+	int fd = open(target, O_RDONLY | O_CLOEXEC);
+	uint64_t size;
+	int reg;
+	if (fd < 0) {
+		es_errno("%s: cannot open", target);
+		return -1;
+	}
+	int r = es_fd_size(fd, target, &size, blk, &reg);
+	close(fd);
+	if (r == 0 && !reg && !*blk) {
+		es_err("%s: target must be a regular file or block device", target);
+		r = -1;
+	}
+	return r;
+}
+
+static int needs_rename(const struct plan *p, int blk)
+{
+	if (!p->image)
+		return !blk && is_full(&p->items[0]);
+	for (uint32_t i = 0; i < p->n; i++) {
+		const struct es_ditem *it = &p->items[i].it;
+		if (it->presence != 3 || it->base_index != it->result_index ||
+		    it->base_size != it->result_size)
+			return 1;
+	}
+	return 0;
+}
+
+static int prepare(const struct es_apply_opts *o, struct es_tpaths *tp, int *lockfd)
+{
+	int blk;
+	if (target_info(o->target, &blk) < 0 ||
+	    es_tpaths_init(tp, o->target, o->jdir, blk) < 0)
+		return ES_TROUBLE;
+	*lockfd = es_lock(tp, o->wait);
+	if (*lockfd < 0)
+		return *lockfd == -2 ? ES_BUSY : ES_TROUBLE;
+	if (es_recover(tp, 1) < 0)
+		return ES_TROUBLE;
+	return ES_OK;
+}
+
+static int run_apply(const struct es_apply_opts *o, struct es_tpaths *tp, struct plan *p)
+{
+	enum tstate st;
+	int blk;
+	if (load_plan(p, o->diff) < 0 || target_info(o->target, &blk) < 0 ||
+	    target_state(p, o->target, &st) < 0)
+		return ES_TROUBLE;
+	if (st == AT_RESULT) {
+		if (o->verbose || o->dry_run)
+			fprintf(stderr, "%s: %s: already at the diff's result, nothing to do\n",
+				es_program(), o->target);
+		return ES_OK;
+	}
+	if (st == AT_NEITHER) {
+		es_err("%s: is neither at the diff's base nor at its result (wrong target or stale diff %s)",
+		       o->target, p->dname);
+		return ES_WRONGBASE;
+	}
+	struct es_env src;
+	int have_src = open_source(p, o->source, &src);
+	if (have_src < 0)
+		return ES_TROUBLE;
+	int rename_path = needs_rename(p, blk);
+	if (rename_path && blk) {
+		es_err("%s: items added, removed or resized cannot be applied to a block device in place",
+		       o->target);
+		if (have_src)
+			es_env_close(&src);
+		return ES_TROUBLE;
+	}
+	if (o->dry_run || o->verbose)
+		describe(p, o->target, o->source, o->dry_run ? stdout : stderr);
+	int r = 0;
+	if (!o->dry_run)
+		r = rename_path ? apply_rename(p, tp, &src) : apply_journal(p, tp, &src, have_src);
+	if (have_src)
+		es_env_close(&src);
+	if (r < 0)
+		return ES_TROUBLE;
+	if (o->verbose && !o->dry_run)
+		fprintf(stderr, "%s: %s: verified at the result%s\n", es_program(), o->target,
+			p->image ? "" : " (size and CRC32)");
+	return ES_OK;
+}
+
+int es_apply(const struct es_apply_opts *o)
+{
+	struct es_tpaths tp;
+	struct plan p;
+	int lockfd = -1;
+	memset(&p, 0, sizeof p);
+	memset(&tp, 0, sizeof tp);
+	int rc = o->dry_run ? ES_OK : prepare(o, &tp, &lockfd);
+	if (rc == ES_OK)
+		rc = run_apply(o, &tp, &p);
+	free_plan(&p);
+	es_tpaths_free(&tp);
+	if (lockfd >= 0)
+		close(lockfd);
+	return rc;
+}
+
+int es_apply_recover(const struct es_apply_opts *o)
+{
+	struct es_tpaths tp;
+	int blk, lockfd, rc = ES_TROUBLE;
+	if (target_info(o->target, &blk) < 0 || es_tpaths_init(&tp, o->target, o->jdir, blk) < 0)
+		return ES_TROUBLE;
+	lockfd = es_lock(&tp, o->wait);
+	if (lockfd == -2)
+		rc = ES_BUSY;
+	else if (lockfd >= 0) {
+		int r = es_recover(&tp, 0);
+		if (r >= 0 && o->verbose)
+			fprintf(stderr, "%s: %s: %s\n", es_program(), o->target,
+				r ? "finished an interrupted apply" : "no interrupted apply");
+		rc = r < 0 ? ES_TROUBLE : ES_OK;
+		close(lockfd);
+	}
+	es_tpaths_free(&tp);
+	return rc;
+}
+
+static int rollback_renamed(const struct es_tpaths *tp, const struct es_jstate *st)
+{
+	if (es_target_verify(tp, -1, st, 0) < 0)
+		return ES_WRONGBASE;
+	if (access(tp->prev, F_OK) != 0) {
+		es_err("%s: the previous file %s is gone: cannot roll back", tp->target, tp->prev);
+		return ES_TROUBLE;
+	}
+	if (rename(tp->prev, tp->target) < 0 || es_fsync_dir_of(tp->target) < 0) {
+		es_errno("%s: cannot put the previous file back", tp->target);
+		return ES_TROUBLE;
+	}
+	unlink(tp->last);
+	return ES_OK;
+}
+
+static int rollback(const struct es_tpaths *tp)
+{
+	struct es_jstate st;
+	if (access(tp->last, F_OK) != 0) {
+		es_err("%s: no previous apply to roll back (%s)", tp->target, tp->last);
+		return ES_TROUBLE;
+	}
+	if (es_journal_check(tp->last, &st) < 0)
+		return ES_TROUBLE;
+	if (st.kind == ES_J_RENAMED)
+		return rollback_renamed(tp, &st);
+	if (es_target_verify(tp, -1, &st, 0) < 0) {
+		char msg[1024];
+		snprintf(msg, sizeof msg, "%s", es_errmsg());
+		es_err("not at the last apply's result, refusing to roll back: %s", msg);
+		return ES_WRONGBASE;
+	}
+	/* the inverted journal is applied like any other: crash-safe, and kept
+	 * as the last apply, so a second rollback redoes */
+	if (es_journal_invert(tp->last, tp) < 0 || es_recover(tp, 0) < 0)
+		return ES_TROUBLE;
+	return ES_OK;
+}
+
+int es_apply_rollback(const struct es_apply_opts *o)
+{
+	struct es_tpaths tp;
+	int lockfd = -1, rc;
+	memset(&tp, 0, sizeof tp);
+	rc = prepare(o, &tp, &lockfd);
+	if (rc == ES_OK)
+		rc = rollback(&tp);
+	if (rc == ES_OK && o->verbose)
+		fprintf(stderr, "%s: %s: rolled back to before the last apply\n", es_program(),
+			o->target);
+	es_tpaths_free(&tp);
+	if (lockfd >= 0)
+		close(lockfd);
+	return rc;
+}
