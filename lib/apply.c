@@ -240,16 +240,15 @@ struct visit {
 	int (*fn)(struct visit *v, uint64_t off, const unsigned char *x, size_t n);
 	struct es_jwriter *jw;
 	int fd;        /* rename path: the new file */
-	uint64_t base; /* rename path: where the current item starts in it */
+	uint32_t next; /* index of the next item in the plan */
 };
 
+/* The spool is the stream the plan was loaded from: items come in plan order. */
 static int v_item(void *arg, const struct es_ditem *it)
 {
 	struct visit *v = arg;
-	v->cur = NULL;
-	for (uint32_t i = 0; i < v->p->n; i++)
-		if (strcmp(v->p->items[i].it.name, it->name) == 0)
-			v->cur = &v->p->items[i];
+	(void)it;
+	v->cur = &v->p->items[v->next++];
 	return 0;
 }
 
