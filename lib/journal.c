@@ -176,6 +176,9 @@ static int flush_rec(struct es_jwriter *jw)
 	put64(h, jw->off);
 	put32(h + 8, (uint32_t)jw->len);
 	int r = read_old(jw, jw->off, old, jw->len);
+	if (r == 0 && jw->xor_mode)
+		for (size_t i = 0; i < jw->len; i++)
+			jw->newb[i] ^= old[i];
 	if (r == 0)
 		r = es_writer_put(&jw->w, h, sizeof h);
 	if (r == 0)
@@ -188,14 +191,19 @@ static int flush_rec(struct es_jwriter *jw)
 	return r;
 }
 
-/* Make room for n bytes at off in the pending record; returns where they go. */
-static unsigned char *slot(struct es_jwriter *jw, uint64_t off, size_t n)
+/* Make room for n bytes at off in the pending record; returns where they go.
+ * A record holds either new bytes or XOR bytes (turned into new bytes with one
+ * read of the old ones when it is flushed). */
+static unsigned char *slot(struct es_jwriter *jw, uint64_t off, size_t n, int xor_mode)
 {
-	if (jw->len && (off != jw->off + jw->len || jw->len + n > ES_JREC_MAX))
+	if (jw->len && (off != jw->off + jw->len || jw->len + n > ES_JREC_MAX ||
+			xor_mode != jw->xor_mode))
 		if (flush_rec(jw) < 0)
 			return NULL;
-	if (jw->len == 0)
+	if (jw->len == 0) {
 		jw->off = off;
+		jw->xor_mode = xor_mode;
+	}
 	unsigned char *s = jw->newb + jw->len;
 	jw->len += n;
 	return s;
@@ -205,7 +213,7 @@ int es_jw_put(struct es_jwriter *jw, uint64_t off, const unsigned char *newb, si
 {
 	while (n) {
 		size_t k = n < ES_JREC_MAX ? n : ES_JREC_MAX;
-		unsigned char *s = slot(jw, off, k);
+		unsigned char *s = slot(jw, off, k, 0);
 		if (!s)
 			return -1;
 		memcpy(s, newb, k);
@@ -218,14 +226,12 @@ int es_jw_put(struct es_jwriter *jw, uint64_t off, const unsigned char *newb, si
 
 int es_jw_xor(struct es_jwriter *jw, uint64_t off, const unsigned char *x, size_t n)
 {
-	unsigned char old[8];
 	while (n) {
-		size_t k = n < sizeof old ? n : sizeof old;
-		unsigned char *s = slot(jw, off, k);
-		if (!s || read_old(jw, off, old, k) < 0)
+		size_t k = n < ES_JREC_MAX ? n : ES_JREC_MAX;
+		unsigned char *s = slot(jw, off, k, 1);
+		if (!s)
 			return -1;
-		for (size_t i = 0; i < k; i++)
-			s[i] = old[i] ^ x[i];
+		memcpy(s, x, k);
 		off += k;
 		x += k;
 		n -= k;

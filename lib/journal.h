@@ -46,6 +46,7 @@ struct es_jwriter {
 	uint64_t nrec;
 	uint64_t off;       /* pending record */
 	size_t len;
+	int xor_mode;       /* the pending record holds XOR bytes */
 	unsigned char *newb;
 	const char *tname;
 };
