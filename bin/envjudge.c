@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "calib.h"
 #include "io.h"
 #include "judge.h"
 #include "stream.h"
@@ -21,7 +22,7 @@ static const char doc[] =
 	"the stream on with the decisions recorded in it. The amount of difference "
 	"(differing bytes by default, see -m) is compared with a threshold: a fixed "
 	"amount (-t), a fraction of the item's size (-r, default 0.5), or the costs "
-	"measured on the target medium (-c).\n\n"
+	"measured on the target medium (-c), which --calibrate writes.\n\n"
 	"Exit status: 0 success (with -q: every item goes delta), 1 (with -q only) "
 	"some item goes full, 2 trouble.";
 
@@ -30,6 +31,9 @@ static struct argp_option options[] = {
 	{"ratio", 'r', "RATIO", 0, "Delta when the amount is at most RATIO x the item's size (default 0.5)", 0},
 	{"calibration", 'c', "CALFILE", 0, "Delta when its predicted time is at most a full copy's", 0},
 	{"measure", 'm', "WHAT", 0, "Amount compared by -t and -r: bytes (default), spots, entries, stream", 0},
+	{"calibrate", 'C', "TARGET", 0, "Measure TARGET's medium (scratch files beside it) and write a calibration (-o CALFILE or stdout)", 1},
+	{"quick", 'Q', 0, 0, "With --calibrate: a coarser, few-second run", 1},
+	{"size", 'z', "BYTES", 0, "With --calibrate: calibrate for items of BYTES (default: TARGET's size)", 1},
 	{"verbose", 'v', 0, 0, "Print per item the numbers and the decision on stderr", 0},
 	{"quiet", 'q', 0, 0, "Write nothing; exit 0 if every item goes delta, 1 if any goes full", 0},
 	{"output", 'o', "FILE", 0, "Write the judged stream to FILE (atomically)", 0},
@@ -38,6 +42,7 @@ static struct argp_option options[] = {
 
 struct args {
 	struct es_judge j;
+	struct es_calib_opts cal;
 	const char *input, *output, *calfile;
 	int quiet, force, npolicy;
 };
@@ -70,6 +75,12 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		if (es_measure_parse(arg, &a->j.measure) < 0)
 			argp_error(state, "'%s': not one of bytes, spots, entries, stream", arg);
 		break;
+	case 'C': a->cal.target = arg; break;
+	case 'Q': a->cal.quick = 1; break;
+	case 'z':
+		if (es_parse_u64(arg, &a->cal.size) < 0 || a->cal.size == 0)
+			argp_error(state, "'%s': not a size in bytes", arg);
+		break;
 	case 'v': a->j.verbose = stderr; break;
 	case 'q': a->quiet = 1; break;
 	case 'o': a->output = arg; break;
@@ -84,13 +95,17 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 			argp_error(state, "-t, -r and -c exclude each other");
 		if (a->quiet && a->output)
 			argp_error(state, "-q and -o exclude each other");
+		if (a->cal.target && (a->npolicy || a->input || a->quiet))
+			argp_error(state, "--calibrate takes only -o, --quick, --size");
+		if (!a->cal.target && (a->cal.quick || a->cal.size))
+			argp_error(state, "--quick and --size need --calibrate");
 		break;
 	default: return ARGP_ERR_UNKNOWN;
 	}
 	return 0;
 }
 
-static struct argp argp = {options, parse_opt, "[DIFF]", doc, 0, 0, 0};
+static struct argp argp = {options, parse_opt, "[DIFF]\n--calibrate TARGET [--quick] [-o CALFILE]", doc, 0, 0, 0};
 
 static int judge(struct args *a)
 {
@@ -131,7 +146,8 @@ int main(int argc, char **argv)
 	es_install_signal_cleanup();
 	argp_err_exit_status = ES_TROUBLE;
 	argp_parse(&argp, argc, argv, 0, 0, &a);
-	int rc = judge(&a);
+	a.cal.output = a.output;
+	int rc = a.cal.target ? es_calibrate(&a.cal) : judge(&a);
 	if (rc != ES_TROUBLE && es_close_stdout() < 0)
 		rc = ES_TROUBLE;
 	if (rc >= ES_TROUBLE)

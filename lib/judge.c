@@ -172,6 +172,10 @@ static uint8_t decide(struct es_judge *j, const struct es_ditem *it, const struc
 		return ES_DELTA; /* nothing to write: the cheapest apply there is */
 	if (j->policy == ES_P_CALIB) {
 		const struct es_calib *c = &j->cal;
+		if (size > 4 * c->item_size || 4 * size < c->item_size)
+			es_warn("%s: item of %" PRIu64 " bytes judged with a calibration made for %" PRIu64
+				" bytes: predictions may be off; calibrate for this size",
+				it->name, size, c->item_size);
 		double delta = c->delta_fixed + c->per_spot * (double)d->spots +
 			       c->per_byte * (double)d->bytes + c->per_block * (double)j->blocks;
 		double full = c->full_fixed + c->full_per_byte * (double)size;
@@ -179,9 +183,10 @@ static uint8_t decide(struct es_judge *j, const struct es_ditem *it, const struc
 			fprintf(j->verbose,
 				"%s: %" PRIu64 " spots, %" PRIu64 " bytes, %" PRIu64
 				" blocks of %" PRIu64 ", size %" PRIu64
-				": predicted delta %.3f ms, full %.3f ms -> %s\n",
+				": predicted delta %.3f ms, full %.3f ms, margin %.3f ms -> %s\n",
 				it->name, d->spots, d->bytes, j->blocks, c->block_size, size,
-				delta / 1e6, full / 1e6, delta <= full ? "delta" : "full");
+				delta / 1e6, full / 1e6, fabs(full - delta) / 1e6,
+				delta <= full ? "delta" : "full");
 		return delta <= full ? ES_DELTA : ES_FULL;
 	}
 	uint64_t limit = j->policy == ES_P_FIXED ? j->threshold
