@@ -99,7 +99,7 @@ static int extract(const struct args *a)
 	int rc = ES_TROUBLE;
 	if (es_env_open(&env, a->ops[0], ES_ENV_IMAGE) < 0)
 		return ES_TROUBLE;
-	if (es_out_open(&out, a->output, 1) == 0) {
+	if (es_out_open(&out, a->output, a->force) == 0) {
 		if (es_dump_extract(&env, a->extract, &out) == 0 && es_out_commit(&out) == 0)
 			rc = ES_OK;
 		es_out_abort(&out);

@@ -94,7 +94,10 @@ int es_parse_u64(const char *s, uint64_t *out)
 	if (!s || !*s || *s == '-' || *s == '+')
 		return -1;
 	errno = 0;
-	unsigned long long v = strtoull(s, &end, 0);
+	int hex = s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
+	unsigned long long v = strtoull(hex ? s + 2 : s, &end, hex ? 16 : 10);
+	if (hex && (!s[2] || s[2] == '-' || s[2] == '+'))
+		return -1;
 	if (errno || *end)
 		return -1;
 	*out = v;
