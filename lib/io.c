@@ -204,6 +204,29 @@ int es_out_open(struct es_out *o, const char *path, int allow_tty)
 		}
 		return 0;
 	}
+	struct stat st;
+	int exists = stat(path, &st) == 0;
+	if (exists && S_ISDIR(st.st_mode)) {
+		es_err("%s: is a directory", path);
+		return -1;
+	}
+	if (exists && !S_ISREG(st.st_mode)) {
+		/* A device or FIFO cannot be replaced by a rename (that would put a
+		 * regular file in place of /dev/null, say): write to it directly. */
+		o->name = path;
+		o->fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (o->fd < 0) {
+			es_errno("%s: cannot open", path);
+			return -1;
+		}
+		if (!allow_tty && isatty(o->fd)) {
+			es_err("%s: refusing to write binary data to a terminal", path);
+			close(o->fd);
+			o->fd = -1;
+			return -1;
+		}
+		return 0;
+	}
 	o->path = strdup(path);
 	o->name = o->path;
 	size_t n = strlen(path) + 16;
@@ -217,6 +240,15 @@ int es_out_open(struct es_out *o, const char *path, int allow_tty)
 		return -1;
 	}
 	register_temp(o->tmp);
+	if (exists) {
+		/* Replacing a file keeps its permissions (and, best effort, owner):
+		 * envrev -i must not make a 0600 image world-readable. */
+		fchmod(o->fd, st.st_mode & 07777);
+		if (fchown(o->fd, st.st_uid, st.st_gid) < 0) {
+			/* not ours to give away: keep the caller's ownership */
+		}
+		return 0;
+	}
 	/* Keep the final file's usual permissions rather than mkstemp's 0600. */
 	mode_t um = umask(0);
 	umask(um);
@@ -287,6 +319,9 @@ void es_out_abort(struct es_out *o)
 		unregister_temp(o->tmp);
 		free(o->tmp);
 		o->tmp = NULL;
+		o->fd = -1;
+	} else if (!o->path && o->fd > STDERR_FILENO) {
+		close(o->fd); /* a device or FIFO written directly */
 		o->fd = -1;
 	}
 	free(o->path);
