@@ -167,13 +167,16 @@ static int target_state(const struct plan *p, const char *target, enum tstate *s
 
 /* ---- the source for items judged full ---- */
 
-static int open_source(const struct plan *p, const char *source, struct es_env *src)
+static int open_source(const struct plan *p, const char *source, struct es_env *src,
+		       int dry_run)
 {
 	int needed = 0;
 	for (uint32_t i = 0; i < p->n; i++)
 		needed |= is_full(&p->items[i]);
 	if (!needed)
 		return 0;
+	if (!source && dry_run)
+		return 0; /* the plan says "from SOURCE"; checked when it is given */
 	if (!source) {
 		es_err("%s: items are judged full but no SOURCE was given (-s)", p->dname);
 		return -1;
@@ -620,7 +623,7 @@ static int run_apply(const struct es_apply_opts *o, struct es_tpaths *tp, struct
 		return ES_WRONGBASE;
 	}
 	struct es_env src;
-	int have_src = open_source(p, o->source, &src);
+	int have_src = open_source(p, o->source, &src, o->dry_run);
 	if (have_src < 0)
 		return ES_TROUBLE;
 	int rename_path = needs_rename(p, blk);
@@ -646,6 +649,23 @@ static int run_apply(const struct es_apply_opts *o, struct es_tpaths *tp, struct
 	return ES_OK;
 }
 
+/* A dry run writes nothing, so it cannot finish an interrupted apply: it
+ * says so instead of judging a half-applied target. */
+static int dry_run_check(const struct es_apply_opts *o)
+{
+	struct es_tpaths tp;
+	int blk, rc = ES_OK;
+	if (target_info(o->target, &blk) < 0 || es_tpaths_init(&tp, o->target, o->jdir, blk) < 0)
+		return ES_TROUBLE;
+	if (access(tp.journal, F_OK) == 0) {
+		es_err("%s: an interrupted apply is pending: run envapply --recover first",
+		       o->target);
+		rc = ES_TROUBLE;
+	}
+	es_tpaths_free(&tp);
+	return rc;
+}
+
 int es_apply(const struct es_apply_opts *o)
 {
 	struct es_tpaths tp;
@@ -653,7 +673,7 @@ int es_apply(const struct es_apply_opts *o)
 	int lockfd = -1;
 	memset(&p, 0, sizeof p);
 	memset(&tp, 0, sizeof tp);
-	int rc = o->dry_run ? ES_OK : prepare(o, &tp, &lockfd);
+	int rc = o->dry_run ? dry_run_check(o) : prepare(o, &tp, &lockfd);
 	if (rc == ES_OK)
 		rc = run_apply(o, &tp, &p);
 	free_plan(&p);
@@ -684,6 +704,8 @@ int es_apply_recover(const struct es_apply_opts *o)
 	return rc;
 }
 
+/* Swap the previous file and the target with renames only, so the swap can
+ * be swapped back: a second rollback redoes the apply. */
 static int rollback_renamed(const struct es_tpaths *tp, const struct es_jstate *st)
 {
 	if (es_target_verify(tp, -1, st, 0) < 0)
@@ -692,12 +714,28 @@ static int rollback_renamed(const struct es_tpaths *tp, const struct es_jstate *
 		es_err("%s: the previous file %s is gone: cannot roll back", tp->target, tp->prev);
 		return ES_TROUBLE;
 	}
-	if (rename(tp->prev, tp->target) < 0 || es_fsync_dir_of(tp->target) < 0) {
+	size_t n = strlen(tp->prev) + 8;
+	char *swap = es_malloc(n);
+	snprintf(swap, n, "%s.swap", tp->prev);
+	unlink(swap);
+	int r = link(tp->target, swap) == 0 && rename(tp->prev, tp->target) == 0 &&
+			rename(swap, tp->prev) == 0
+		? 0
+		: -1;
+	if (r < 0)
 		es_errno("%s: cannot put the previous file back", tp->target);
+	unlink(swap);
+	free(swap);
+	if (r < 0 || es_fsync_dir_of(tp->target) < 0)
 		return ES_TROUBLE;
-	}
-	unlink(tp->last);
-	return ES_OK;
+	struct es_jstate inv = *st;
+	inv.old_size = st->new_size;
+	inv.new_size = st->old_size;
+	inv.old_crc = st->new_crc;
+	inv.new_crc = st->old_crc;
+	inv.old_rev = st->new_rev;
+	inv.new_rev = st->old_rev;
+	return es_journal_mark_renamed(tp, &inv) < 0 ? ES_TROUBLE : ES_OK;
 }
 
 static int rollback(const struct es_tpaths *tp)

@@ -44,11 +44,22 @@ int es_tpaths_init(struct es_tpaths *p, const char *target, const char *jdir, in
 	const char *dir = jdir ? jdir : is_blk ? STATE_DIR : tdir;
 	if (is_blk && !jdir)
 		mkdir(STATE_DIR, 0755);
+	/* A shared state directory holds several targets' files: key them by
+	 * the target's real path, not only its last component. */
+	char key[ES_NAME_MAX * 4 + 16];
+	snprintf(key, sizeof key, "%s", base);
+	if (jdir || is_blk) {
+		char *real = realpath(target, NULL);
+		const char *id = real ? real : target;
+		snprintf(key, sizeof key, "%.200s.%08lx", base,
+			 crc32(0, (const unsigned char *)id, (uInt)strlen(id)));
+		free(real);
+	}
 	p->target = strdup(target);
-	p->journal = join(dir, base, ".envsync-journal");
-	p->jtmp = join(dir, base, ".envsync-journal.new");
-	p->last = join(dir, base, ".envsync-last");
-	p->lock = join(dir, base, ".envsync-lock");
+	p->journal = join(dir, key, ".envsync-journal");
+	p->jtmp = join(dir, key, ".envsync-journal.new");
+	p->last = join(dir, key, ".envsync-last");
+	p->lock = join(dir, key, ".envsync-lock");
 	p->prev = join(tdir, base, ".envsync-prev");
 	p->fresh = join(tdir, base, ".envsync-new");
 	free(c1);
@@ -89,7 +100,7 @@ int es_lock(const struct es_tpaths *p, double wait_s)
 		double waited = (double)(now.tv_sec - start.tv_sec) +
 				(double)(now.tv_nsec - start.tv_nsec) / 1e9;
 		if (waited >= wait_s) {
-			es_err("%s: another envapply holds the target (waited %.0f s; see -w)",
+			es_err("%s: another envapply holds the target (waited %.1f s; see -w)",
 			       p->target, wait_s);
 			close(fd);
 			return -2;

@@ -34,8 +34,8 @@ teardown() {
 	envdiff "$dev" new.fd > d.envd || true
 	envapply -J state "$dev" d.envd
 	cmp "$dev" new.fd
-	[ -e state/."$(basename "$dev")".envsync-last ]
-	[ ! -e state/."$(basename "$dev")".envsync-journal ]
+	ls state/."$(basename "$dev")".*.envsync-last
+	! ls state/."$(basename "$dev")".*.envsync-journal
 	envapply -J state --rollback "$dev"
 	cmp "$dev" old.fd
 }
