@@ -9,6 +9,7 @@
 
 #include "apply.h"
 #include "io.h"
+#include "tool.h"
 #include "util.h"
 
 const char *argp_program_version = "envapply (" PACKAGE_NAME ") " PACKAGE_VERSION;
@@ -86,16 +87,10 @@ static struct argp argp = {options, parse_opt,
 int main(int argc, char **argv)
 {
 	struct args a = {0};
-	es_set_program(argv[0]);
-	es_install_signal_cleanup();
-	argp_err_exit_status = ES_TROUBLE;
+	es_tool_start(argv[0]);
 	argp_parse(&argp, argc, argv, 0, 0, &a);
 	int rc = a.recover ? es_apply_recover(&a.o)
 		 : a.rollback ? es_apply_rollback(&a.o)
 			      : es_apply(&a.o);
-	if (rc != ES_TROUBLE && es_close_stdout() < 0)
-		rc = ES_TROUBLE;
-	if (rc >= ES_TROUBLE)
-		es_report();
-	return rc;
+	return es_tool_exit(rc);
 }

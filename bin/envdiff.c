@@ -9,6 +9,7 @@
 #include "io.h"
 #include "stream.h"
 #include "text.h"
+#include "tool.h"
 #include "util.h"
 
 const char *argp_program_version = "envdiff (" PACKAGE_NAME ") " PACKAGE_VERSION;
@@ -187,14 +188,8 @@ close:
 int main(int argc, char **argv)
 {
 	struct args a = {0};
-	es_set_program(argv[0]);
-	es_install_signal_cleanup();
-	argp_err_exit_status = ES_TROUBLE;
+	es_tool_start(argv[0]);
 	argp_parse(&argp, argc, argv, 0, 0, &a);
 	int rc = a.nops == 1 ? show_stream(a.ops[0], a.stat) : make_diff(&a);
-	if (rc != ES_TROUBLE && es_close_stdout() < 0)
-		rc = ES_TROUBLE;
-	if (rc >= ES_TROUBLE)
-		es_report();
-	return rc;
+	return es_tool_exit(rc);
 }

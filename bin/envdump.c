@@ -8,6 +8,7 @@
 
 #include "dump.h"
 #include "io.h"
+#include "tool.h"
 #include "util.h"
 
 const char *argp_program_version = "envdump (" PACKAGE_NAME ") " PACKAGE_VERSION;
@@ -132,14 +133,8 @@ out:
 int main(int argc, char **argv)
 {
 	struct args a = {0};
-	es_set_program(argv[0]);
-	es_install_signal_cleanup();
-	argp_err_exit_status = ES_TROUBLE;
+	es_tool_start(argv[0]);
 	argp_parse(&argp, argc, argv, 0, 0, &a);
 	int rc = a.list ? list(&a) : a.extract ? extract(&a) : build(&a);
-	if (rc != ES_TROUBLE && es_close_stdout() < 0)
-		rc = ES_TROUBLE;
-	if (rc >= ES_TROUBLE)
-		es_report();
-	return rc;
+	return es_tool_exit(rc);
 }

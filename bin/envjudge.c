@@ -11,6 +11,7 @@
 #include "io.h"
 #include "judge.h"
 #include "stream.h"
+#include "tool.h"
 #include "util.h"
 
 const char *argp_program_version = "envjudge (" PACKAGE_NAME ") " PACKAGE_VERSION;
@@ -142,15 +143,9 @@ int main(int argc, char **argv)
 {
 	struct args a = {0};
 	a.j.ratio = 0.5;
-	es_set_program(argv[0]);
-	es_install_signal_cleanup();
-	argp_err_exit_status = ES_TROUBLE;
+	es_tool_start(argv[0]);
 	argp_parse(&argp, argc, argv, 0, 0, &a);
 	a.cal.output = a.output;
 	int rc = a.cal.target ? es_calibrate(&a.cal) : judge(&a);
-	if (rc != ES_TROUBLE && es_close_stdout() < 0)
-		rc = ES_TROUBLE;
-	if (rc >= ES_TROUBLE)
-		es_report();
-	return rc;
+	return es_tool_exit(rc);
 }

@@ -9,6 +9,7 @@
 #include "dump.h"
 #include "io.h"
 #include "rev.h"
+#include "tool.h"
 #include "util.h"
 
 const char *argp_program_version = "envrev (" PACKAGE_NAME ") " PACKAGE_VERSION;
@@ -127,9 +128,7 @@ static int restamp(const struct args *a)
 int main(int argc, char **argv)
 {
 	struct args a = {0};
-	es_set_program(argv[0]);
-	es_install_signal_cleanup();
-	argp_err_exit_status = ES_TROUBLE;
+	es_tool_start(argv[0]);
 	argp_parse(&argp, argc, argv, 0, 0, &a);
 	int rc;
 	if (a.compare)
@@ -138,9 +137,5 @@ int main(int argc, char **argv)
 		rc = restamp(&a);
 	else
 		rc = print_rev(a.ops[0]);
-	if (rc != ES_TROUBLE && es_close_stdout() < 0)
-		rc = ES_TROUBLE;
-	if (rc >= ES_TROUBLE)
-		es_report();
-	return rc;
+	return es_tool_exit(rc);
 }

@@ -220,34 +220,31 @@ static unsigned char *slot(struct es_jwriter *jw, uint64_t off, size_t n, int xo
 	return s;
 }
 
-int es_jw_put(struct es_jwriter *jw, uint64_t off, const unsigned char *newb, size_t n)
+/* Queue n bytes at off: new bytes, or (xor_mode) bytes to XOR onto the old. */
+static int queue(struct es_jwriter *jw, uint64_t off, const unsigned char *p, size_t n,
+		 int xor_mode)
 {
 	while (n) {
 		size_t k = n < ES_JREC_MAX ? n : ES_JREC_MAX;
-		unsigned char *s = slot(jw, off, k, 0);
+		unsigned char *s = slot(jw, off, k, xor_mode);
 		if (!s)
 			return -1;
-		memcpy(s, newb, k);
+		memcpy(s, p, k);
 		off += k;
-		newb += k;
+		p += k;
 		n -= k;
 	}
 	return 0;
 }
 
+int es_jw_put(struct es_jwriter *jw, uint64_t off, const unsigned char *newb, size_t n)
+{
+	return queue(jw, off, newb, n, 0);
+}
+
 int es_jw_xor(struct es_jwriter *jw, uint64_t off, const unsigned char *x, size_t n)
 {
-	while (n) {
-		size_t k = n < ES_JREC_MAX ? n : ES_JREC_MAX;
-		unsigned char *s = slot(jw, off, k, 1);
-		if (!s)
-			return -1;
-		memcpy(s, x, k);
-		off += k;
-		x += k;
-		n -= k;
-	}
-	return 0;
+	return queue(jw, off, x, n, 1);
 }
 
 static int put_tail(struct es_writer *w, uint64_t nrec)
