@@ -35,4 +35,13 @@ void es_namelist_add(struct es_namelist *n, const char *name);
 void es_diverged_err(const struct es_env *a, const struct es_env *b,
 		     const struct es_namelist *n);
 
+/* envdiff: BASE and RESULT into a stream (or its listing, or summary). */
+struct es_diff_opts {
+	const char *base, *result, *output;
+	int force, stat, text, raw;
+};
+/* Returns an exit status: 0 same, 1 different, 2 trouble, 3 equal revisions
+ * with different contents (refused unless force). */
+int es_diff_files(const struct es_diff_opts *o);
+
 #endif

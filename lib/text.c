@@ -113,3 +113,17 @@ struct es_sink es_text_sink(struct es_text *t, int summary_only, FILE *out)
 	struct es_sink s = {t, t_header, t_item, t_entry, t_end, t_finish};
 	return s;
 }
+
+int es_text_show(const char *path, int summary, FILE *out)
+{
+	struct es_reader r;
+	struct es_text t;
+	if (es_reader_open(&r, path) < 0)
+		return ES_TROUBLE;
+	struct es_sink sink = es_text_sink(&t, summary, out);
+	int rc = es_reader_run(&r, &sink);
+	es_reader_close(&r);
+	if (rc < 0)
+		return ES_TROUBLE;
+	return t.changed ? ES_DIFFERENT : ES_OK;
+}

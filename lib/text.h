@@ -19,4 +19,8 @@ struct es_sink es_text_sink(struct es_text *t, int summary_only, FILE *out);
 /* "added", "removed", "resized", "changed" or "same". */
 const char *es_item_state(const struct es_ditem *it, const struct es_dend *d);
 
+/* Read the stream at PATH and print its listing (or summary) to out; returns
+ * an exit status: 0 nothing changes, 1 changes, 2 trouble. */
+int es_text_show(const char *path, int summary, FILE *out);
+
 #endif
