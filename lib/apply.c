@@ -376,22 +376,9 @@ static int apply_journal(struct plan *p, const struct es_tpaths *tp, struct es_e
 	if (es_jw_commit(&jw, tp) < 0)
 		goto fail;
 	/* committed: from here a crash is finished by the next run */
-	if (es_journal_replay(tp->journal, tfd, tp->target, 0) < 0)
-		goto fail;
-	if (es_target_verify(tp, tfd, &st, 0) < 0) {
-		char msg[1024];
-		snprintf(msg, sizeof msg, "%s", es_errmsg());
-		if (es_journal_replay(tp->journal, tfd, tp->target, 1) == 0)
-			unlink(tp->journal);
-		es_err("verification after the apply failed, target restored: %s", msg);
-		goto fail;
-	}
+	int r = es_journal_settle(tp, tfd, &st);
 	close(tfd);
-	if (rename(tp->journal, tp->last) < 0) {
-		es_errno("%s: cannot keep the journal", tp->last);
-		return -1;
-	}
-	return es_fsync_dir_of(tp->last);
+	return r;
 fail:
 	close(tfd);
 	return -1;

@@ -464,16 +464,22 @@ int es_journal_replay(const char *path, int tfd, const char *tname, int backward
 	struct jreader j;
 	if (jopen(&j, path) < 0)
 		return -1;
-	uint64_t from = backward ? st.new_size : st.old_size;
 	uint64_t to = backward ? st.old_size : st.new_size;
 	unsigned char *buf = es_malloc(2 * ES_JREC_MAX);
 	uint64_t off;
 	uint32_t len;
-	int r = to > from ? resize(tfd, tname, to) : 0;
+	/* Size first, then only bytes inside it: shrinking never needs space,
+	 * so a full disk can always go back to a smaller old state. */
+	int r = resize(tfd, tname, to);
 	while (r == 0 && (r = jnext(&j, &off, &len)) == 0) {
-		if (jread(&j, buf, 2 * (size_t)len, "record data") < 0)
+		if (jread(&j, buf, 2 * (size_t)len, "record data") < 0) {
 			r = -1;
-		else if (es_pwrite_full(tfd, buf + (backward ? 0 : len), len, off) < 0) {
+			break;
+		}
+		if (off >= to)
+			continue;
+		size_t n = to - off < len ? (size_t)(to - off) : len;
+		if (es_pwrite_full(tfd, buf + (backward ? 0 : len), n, off) < 0) {
 			es_errno("%s: write error at byte %llu", tname, (unsigned long long)off);
 			r = -1;
 		}
@@ -481,8 +487,6 @@ int es_journal_replay(const char *path, int tfd, const char *tname, int backward
 	free(buf);
 	es_in_close(&j.in);
 	if (r < 0)
-		return -1;
-	if (to < from && resize(tfd, tname, to) < 0)
 		return -1;
 	if (fsync(tfd) < 0) {
 		es_errno("%s: cannot fsync", tname);
@@ -588,6 +592,30 @@ int es_target_verify(const struct es_tpaths *p, int tfd, const struct es_jstate 
 			  old_side ? st->old_crc : st->new_crc);
 }
 
+int es_journal_settle(const struct es_tpaths *p, int tfd, const struct es_jstate *st)
+{
+	if (es_journal_replay(p->journal, tfd, p->target, 0) == 0 &&
+	    es_target_verify(p, tfd, st, 0) == 0) {
+		if (rename(p->journal, p->last) < 0) {
+			es_errno("%s: cannot keep the journal as %s", p->journal, p->last);
+			return -1;
+		}
+		return es_fsync_dir_of(p->last);
+	}
+	char msg[1024];
+	snprintf(msg, sizeof msg, "%s", es_errmsg());
+	if (es_journal_replay(p->journal, tfd, p->target, 1) == 0 &&
+	    es_target_verify(p, tfd, st, 1) == 0) {
+		unlink(p->journal);
+		es_fsync_dir_of(p->journal);
+		es_err("%s (the target is back at its previous state)", msg);
+		return -1;
+	}
+	es_err("%s; putting the previous state back failed too: the journal %s is kept for envapply --recover",
+	       msg, p->journal);
+	return -1;
+}
+
 int es_recover(const struct es_tpaths *p, int verbose)
 {
 	/* a journal or new file never renamed into place: the target is untouched */
@@ -603,14 +631,8 @@ int es_recover(const struct es_tpaths *p, int verbose)
 		es_errno("%s: cannot open for recovery", p->target);
 		return -1;
 	}
-	int r = es_journal_replay(p->journal, tfd, p->target, 0);
+	int r = es_journal_settle(p, tfd, &st);
 	close(tfd);
-	if (r == 0)
-		r = es_target_verify(p, -1, &st, 0);
-	if (r == 0 && (rename(p->journal, p->last) < 0 || es_fsync_dir_of(p->last) < 0)) {
-		es_errno("%s: cannot keep the journal as %s", p->journal, p->last);
-		r = -1;
-	}
 	if (r == 0 && verbose)
 		es_warn("%s: finished an interrupted apply from its journal", p->target);
 	return r < 0 ? -1 : 1;

@@ -75,6 +75,11 @@ int es_journal_invert(const char *src, const struct es_tpaths *p);
 int es_target_verify(const struct es_tpaths *p, int tfd, const struct es_jstate *st,
 		     int old_side);
 
+/* Replay the committed journal onto the target and verify; keep it as the
+ * last apply. If the new state cannot be reached (a full disk, a size the
+ * file system refuses), the old one is put back and the journal dropped. */
+int es_journal_settle(const struct es_tpaths *p, int tfd, const struct es_jstate *st);
+
 /* Finish or undo an interrupted apply. Returns 1 if something was recovered,
  * 0 if there was nothing to do, -1 on error. */
 int es_recover(const struct es_tpaths *p, int verbose);

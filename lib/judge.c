@@ -161,15 +161,15 @@ static uint64_t amount(const struct es_judge *j, const struct es_dend *d)
 	case ES_M_SPOTS: return d->spots;
 	case ES_M_ENTRIES: return d->entries;
 	case ES_M_STREAM: return d->entries * ES_REC_ENTRY;
-	default: return d->bytes;
+	default: return j->rbytes; /* a shrunk item's dropped tail costs no write */
 	}
 }
 
 static uint8_t decide(struct es_judge *j, const struct es_ditem *it, const struct es_dend *d)
 {
 	uint64_t size = it->result_size;
-	if (d->spots == 0)
-		return ES_DELTA; /* nothing to write: the cheapest apply there is */
+	if (d->spots == 0 || !(it->presence & ES_IN_RESULT))
+		return ES_DELTA; /* nothing to write (a removed item is only dropped) */
 	if (j->policy == ES_P_CALIB) {
 		const struct es_calib *c = &j->cal;
 		if (size > 4 * c->item_size || 4 * size < c->item_size)
@@ -215,6 +215,7 @@ static int j_item(void *arg, const struct es_ditem *it)
 {
 	struct es_judge *j = arg;
 	j->blocks = 0;
+	j->rbytes = 0;
 	j->have_block = 0;
 	return j->next && j->next->item ? j->next->item(j->next->arg, it) : 0;
 }
@@ -225,9 +226,11 @@ static int j_entry(void *arg, const struct es_ditem *it, const struct es_entry *
 	struct es_judge *j = arg;
 	if (e->flag == ES_DATA || e->flag == ES_AREA)
 		j->run_off = e->offset;
+	uint64_t start = e->flag == ES_CONT ? j->run_off + e->offset : e->offset;
+	uint64_t n = e->flag == ES_AREA ? 8 : e->size;
+	if (e->flag != ES_INVALID && start < it->result_size)
+		j->rbytes += it->result_size - start < n ? it->result_size - start : n;
 	if (e->flag != ES_INVALID && j->policy == ES_P_CALIB) {
-		uint64_t start = e->flag == ES_CONT ? j->run_off + e->offset : e->offset;
-		uint64_t n = e->flag == ES_AREA ? 8 : e->size;
 		uint64_t b0 = start / j->cal.block_size, b1 = (start + n - 1) / j->cal.block_size;
 		if (j->have_block && b0 == j->last_block)
 			b0++;

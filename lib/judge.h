@@ -29,6 +29,7 @@ struct es_judge {
 	int any_full;
 	/* per item, while its entries pass */
 	uint64_t blocks, last_block, run_off;
+	uint64_t rbytes; /* differing bytes inside the result's size */
 	int have_block;
 	struct es_sink *next; /* where the judged stream goes, or NULL */
 };

@@ -99,8 +99,9 @@ make_items() {
 @test "sync with every item forced full (-t 0)" {
 	make_items
 	envdiff old.env new.env | envjudge -t 0 > f.envd || true
-	# every item that changed goes full; only "keep" and "empty" are the same
-	[ "$(decisions f.envd)" = "full delta full full delta full full full full " ]
+	# every item with bytes to write goes full; "keep" and "empty" are the
+	# same, and "shrink", "emptied" and "gone" need no write (only dropped)
+	[ "$(decisions f.envd)" = "full delta full delta delta delta full full delta " ]
 	sync_check old.env new.env -t 0
 	sync_check new.env old.env -t 0
 	sync_check standby.env active.env -t 0
