@@ -181,7 +181,7 @@ static void read_var_header(const struct es_uefi_store *st, struct es_uefi_var *
 static int var_err_name(const struct es_uefi_store *st, const struct es_uefi_var *v,
 			const char *why)
 {
-	es_err("%s: variable %" PRIu32 " at byte 0x%" PRIx64 ": NameSize %" PRIu32 ": %s",
+	es_err("%s: record %" PRIu32 " at byte 0x%" PRIx64 ": NameSize %" PRIu32 ": %s",
 	       st->file, v->index, v->off, v->name_size, why);
 	return -1;
 }
@@ -208,7 +208,7 @@ static int parse_var(const struct es_uefi_store *st, struct es_uefi_var *v)
 	uint64_t end = st->store_end;
 	v->hdr_size = st->auth ? VAR_HDR_AUTH : VAR_HDR_PLAIN;
 	if (v->off + v->hdr_size > end) {
-		es_err("%s: variable %" PRIu32 " at byte 0x%" PRIx64 ": its %" PRIu32
+		es_err("%s: record %" PRIu32 " at byte 0x%" PRIx64 ": its %" PRIu32
 		       "-byte header runs past the end of the variable store at byte 0x%"
 		       PRIx64, st->file, v->index, v->off, v->hdr_size, end);
 		return -1;
@@ -216,13 +216,13 @@ static int parse_var(const struct es_uefi_store *st, struct es_uefi_var *v)
 	read_var_header(st, v);
 	uint64_t name_off = v->off + v->hdr_size;
 	if (name_off + v->name_size > end) {
-		es_err("%s: variable %" PRIu32 " at byte 0x%" PRIx64 ": NameSize %" PRIu32
+		es_err("%s: record %" PRIu32 " at byte 0x%" PRIx64 ": NameSize %" PRIu32
 		       " runs past the end of the variable store at byte 0x%" PRIx64,
 		       st->file, v->index, v->off, v->name_size, end);
 		return -1;
 	}
 	if (name_off + v->name_size + v->data_size > end) {
-		es_err("%s: variable %" PRIu32 " at byte 0x%" PRIx64 ": DataSize %" PRIu32
+		es_err("%s: record %" PRIu32 " at byte 0x%" PRIx64 ": DataSize %" PRIu32
 		       " runs past the end of the variable store at byte 0x%" PRIx64,
 		       st->file, v->index, v->off, v->data_size, end);
 		return -1;
@@ -253,7 +253,7 @@ static int check_free(const struct es_uefi_store *st, uint64_t off)
 		if (st->buf[i] == 0xff)
 			continue;
 		if (i == off && off + 2 <= st->store_end)
-			es_err("%s: byte 0x%" PRIx64 ": after variable %" PRIu32
+			es_err("%s: byte 0x%" PRIx64 ": after record %" PRIu32
 			       " neither a variable header (StartId 0x%04x, not 0x%04x) nor "
 			       "erased free space: a size before it is wrong or the store is damaged",
 			       st->file, off, st->nvars ? st->nvars - 1 : 0, get16(st->buf + off),
