@@ -1,6 +1,7 @@
 /* diff.c: per-item XOR of two environments into diff stream records. */
 #include "config.h"
 #include "diff.h"
+#include "crc.h"
 #include "text.h"
 #include "util.h"
 
@@ -128,7 +129,7 @@ static int read_side(struct es_env *env, int idx, uint64_t pos, unsigned char *b
 				       (unsigned long long)it->size);
 				return -1;
 			}
-			*crc = (uint32_t)crc32(*crc, buf, (uInt)have);
+			*crc = es_crc32(*crc, buf, have);
 		}
 	}
 	memset(buf + have, 0, n - have);

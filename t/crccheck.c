@@ -1,0 +1,119 @@
+/* crccheck.c: test helper for t/crc.bats: es_crc32 (lib/crc.c) against zlib.
+ *   crccheck fast          print 1 if the folding path is in use, else 0
+ *   crccheck all [zlib]    every length 0..4200 at every alignment 0..63, and
+ *                          long buffers, from several initial CRCs
+ *   crccheck pieces [zlib] long buffers fed in random pieces
+ *   crccheck file FILE     print the CRC32 of FILE by zlib and by es_crc32
+ * With "zlib" the fast path is switched off (testing the fallback). Prints
+ * the first mismatches and exits 1 if there are any. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include "crc.h"
+
+#define BIG (3u << 20)
+
+static unsigned char *buf;
+static unsigned long bad, checked;
+
+static uint64_t rng = 88172645463325252u;
+
+static uint64_t next_rand(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 7;
+	rng ^= rng << 17;
+	return rng;
+}
+
+static void check(uint32_t init, size_t off, size_t n)
+{
+	uint32_t want = (uint32_t)crc32_z(init, buf + off, n);
+	uint32_t got = es_crc32(init, buf + off, n);
+	checked++;
+	if (got != want && bad++ < 10)
+		printf("mismatch: init %08x offset %zu length %zu: %08x, zlib %08x\n",
+		       init, off, n, got, want);
+}
+
+static void all(void)
+{
+	static const uint32_t inits[] = {0, 0xffffffffu, 0x12345678u, 0x80000001u};
+	for (size_t k = 0; k < sizeof inits / sizeof inits[0]; k++) {
+		for (size_t off = 0; off < 64; off++)
+			for (size_t n = 0; n <= 4200; n++)
+				check(inits[k], off, n);
+		for (size_t n = 65536 - 70; n < 65536 + 70; n++)
+			check(inits[k], k, n);
+		check(inits[k], 0, BIG);
+		check(inits[k], 13, BIG - 13);
+	}
+}
+
+static void pieces(void)
+{
+	for (int round = 0; round < 200; round++) {
+		size_t total = 1 + next_rand() % (BIG - 64), off = next_rand() % 64;
+		uint32_t got = 0;
+		for (size_t done = 0; done < total;) {
+			size_t n = next_rand() % (next_rand() % 2 ? 300 : 70000);
+			if (n > total - done)
+				n = total - done;
+			got = es_crc32(got, buf + off + done, n);
+			done += n;
+		}
+		uint32_t want = (uint32_t)crc32_z(0, buf + off, total);
+		checked++;
+		if (got != want && bad++ < 10)
+			printf("mismatch in pieces: offset %zu length %zu: %08x, zlib %08x\n",
+			       off, total, got, want);
+	}
+}
+
+static int file(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	uint32_t z = 0, e = 0;
+	size_t n;
+	if (!f) {
+		perror(path);
+		return 2;
+	}
+	while ((n = fread(buf, 1, BIG, f)) > 0) {
+		z = (uint32_t)crc32_z(z, buf, n);
+		e = es_crc32(e, buf, n);
+	}
+	fclose(f);
+	printf("%08x %08x\n", z, e);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2 || argc > 3) {
+		fprintf(stderr, "usage: crccheck fast | all [zlib] | pieces [zlib] | file FILE\n");
+		return 2;
+	}
+	buf = malloc(BIG);
+	if (!buf)
+		return 2;
+	for (size_t i = 0; i < BIG; i++)
+		buf[i] = (unsigned char)(next_rand() >> 56);
+	if (strcmp(argv[1], "file") == 0 && argc == 3)
+		return file(argv[2]);
+	if (strcmp(argv[1], "fast") == 0) {
+		printf("%d\n", es_crc32_fast(1));
+		return 0;
+	}
+	es_crc32_fast(!(argc == 3 && strcmp(argv[2], "zlib") == 0));
+	if (strcmp(argv[1], "all") == 0)
+		all();
+	else if (strcmp(argv[1], "pieces") == 0)
+		pieces();
+	else
+		return 2;
+	printf("%lu checked, %lu mismatches\n", checked, bad);
+	return bad != 0;
+}
