@@ -81,7 +81,7 @@ flipbyte() { # FILE OFFSET
 	echo garbage > bad.cal
 	OCF_RESKEY_calibration=$PWD/bad.cal ra validate-all
 	[ "$status" -eq 6 ]
-	[[ "$stderr" == *"calibration $PWD/bad.cal is not valid: envjudge: $PWD/bad.cal: line 1"* ]]
+	[[ "$stderr" == *"ocf-exit-reason:envjudge: $PWD/bad.cal: line 1"* ]]
 	OCF_RESKEY_calibration=$PWD/nosuch.cal ra validate-all
 	[ "$status" -eq 6 ]
 	envjudge --calibrate target.env --quick -o good.cal 2>/dev/null
@@ -180,7 +180,8 @@ flipbyte() { # FILE OFFSET
 	flipbyte stg/staged.env 5000
 	OCF_RESKEY_diff=$PWD/stg/staged.envd ra start
 	[ "$status" -eq 1 ]
-	[[ "$stderr" == *"ocf-exit-reason:envdiff $PWD/target.env $PWD/stg/staged.env failed: "*"CRC32 mismatch"* ]]
+	[[ "$stderr" == *"ocf-exit-reason:envdiff: $PWD/stg/staged.env: item 'bios': CRC32 mismatch"* ]]
+	grep -q "ERROR: envdiff $PWD/target.env $PWD/stg/staged.env failed" ha.log
 	cmp target.env orig.env
 	[ ! -e "$STATE" ]
 	ra monitor
@@ -195,7 +196,8 @@ flipbyte() { # FILE OFFSET
 	envrev -s 41 -o stg/staged.env active.env
 	ra start
 	[ "$status" -eq 1 ]
-	[[ "$stderr" == *"ocf-exit-reason:target $PWD/target.env and $PWD/stg/staged.env: "* ]]
+	[[ "$stderr" == *"ocf-exit-reason:envrev: "*"revision 41"* ]]
+	grep -q "ERROR: target $PWD/target.env and staged $PWD/stg/staged.env have equal revisions but different contents" ha.log
 	cmp target.env orig.env
 }
 
