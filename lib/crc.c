@@ -14,33 +14,37 @@
  * Four lanes fold 64 bytes per step (T = 512), then fold into one lane
  * (T = 128), which holds a 16-byte message with the same raw CRC as all
  * before it; zlib finishes those 16 bytes and the tail of under 16. The
- * initial CRC register enters by XOR into the first four bytes. */
+ * initial CRC register enters by XOR into the first four bytes. Where the
+ * CPU has VPCLMULQDQ and AVX2, four 256-bit registers (two lanes each) fold
+ * 128 bytes per step (T = 1024), then into one (T = 256), its two lanes
+ * into one (T = 128): twice the speed again. */
 #include "config.h"
 #include "crc.h"
 
 #include <zlib.h>
 
 #if defined(__x86_64__) && defined(__GNUC__)
-#define ES_CRC_FOLD 1
+#define CRC_X86 1
 #include <immintrin.h>
 #endif
 
-/* Shorter buffers are left to zlib. */
-#define FOLD_MIN 64
+/* Shortest buffers for the folding paths; shorter ones are left to zlib. */
+#define FOLD128_MIN 64
+#define FOLD256_MIN 256
 
-/* -1 until the first call looks at the CPU, then 0 (zlib) or 1 (folding). */
-static int fast = -1;
+/* ES_CRC_ZLIB .. ES_CRC_FOLD256, or -1 until the first call picks one. */
+static int path = -1;
 
-static uint32_t es_crc32_zlib(uint32_t crc, const unsigned char *buf, size_t n)
+static uint32_t crc_zlib(uint32_t crc, const unsigned char *buf, size_t n)
 {
 	return (uint32_t)crc32_z(crc, buf, n);
 }
 
-#ifdef ES_CRC_FOLD
+#ifdef CRC_X86
 
-/* Fold constants: low qword for the lane's high half, high qword for its low
- * half; for T = 512 (four lanes ahead) and T = 128 (one lane ahead). */
-static uint64_t k512[2], k128[2];
+/* Fold constants for moving a 128-bit lane T bits forward: [0] multiplies
+ * the lane's low qword (its high-degree half), [1] its high qword. */
+static uint64_t k128[2], k256[2], k512[2], k1024[2];
 
 /* x^n mod P, in normal bit order (bit d is the coefficient of x^d). */
 static uint32_t xpow_mod(unsigned n)
@@ -60,34 +64,51 @@ static uint64_t fold_const(unsigned n)
 	return (uint64_t)r << 1;
 }
 
+static void set_consts(uint64_t k[2], unsigned t)
+{
+	k[0] = fold_const(t + 32);
+	k[1] = fold_const(t - 32);
+}
+
 static void init_fold(void)
 {
-	k512[0] = fold_const(512 + 32);
-	k512[1] = fold_const(512 - 32);
-	k128[0] = fold_const(128 + 32);
-	k128[1] = fold_const(128 - 32);
+	set_consts(k128, 128);
+	set_consts(k256, 256);
+	set_consts(k512, 512);
+	set_consts(k1024, 1024);
 }
 
-#define FOLD_TARGET __attribute__((target("pclmul,sse2")))
+#define FOLD128 __attribute__((target("pclmul,sse2")))
+#define FOLD256 __attribute__((target("vpclmulqdq,pclmul,avx2")))
 
-FOLD_TARGET static inline __m128i load(const unsigned char *p)
+FOLD128 static inline __m128i load(const void *p)
 {
-	return _mm_loadu_si128((const __m128i *)(const void *)p);
+	return _mm_loadu_si128((const __m128i *)p);
 }
 
-/* The lane X moved forward by the constants' distance, XORed into NEXT. */
-FOLD_TARGET static inline __m128i fold(__m128i x, __m128i k, __m128i next)
+/* The lane X moved forward by K's distance, XORed into NEXT. */
+FOLD128 static inline __m128i fold(__m128i x, __m128i k, __m128i next)
 {
 	__m128i lo = _mm_clmulepi64_si128(x, k, 0x00);
 	__m128i hi = _mm_clmulepi64_si128(x, k, 0x11);
 	return _mm_xor_si128(_mm_xor_si128(lo, hi), next);
 }
 
-/* n >= FOLD_MIN. */
-FOLD_TARGET static uint32_t crc_fold(uint32_t crc, const unsigned char *p, size_t n)
+/* Fold the 16-byte blocks of p[0..n) into lane X, then finish with zlib:
+ * register 0 (crc ~0) over the lane, then the tail of under 16 bytes. */
+FOLD128 static uint32_t finish(__m128i x, const unsigned char *p, size_t n)
 {
-	__m128i k4 = load((const unsigned char *)k512);
-	__m128i k1 = load((const unsigned char *)k128);
+	unsigned char last[16];
+	for (; n >= 16; p += 16, n -= 16)
+		x = fold(x, load(k128), load(p));
+	_mm_storeu_si128((__m128i *)(void *)last, x);
+	return crc_zlib(crc_zlib(0xffffffffu, last, sizeof last), p, n);
+}
+
+/* n >= FOLD128_MIN. */
+FOLD128 static uint32_t crc_fold128(uint32_t crc, const unsigned char *p, size_t n)
+{
+	__m128i k4 = load(k512), k1 = load(k128);
 	__m128i x0 = _mm_xor_si128(load(p), _mm_cvtsi32_si128((int)~crc));
 	__m128i x1 = load(p + 16), x2 = load(p + 32), x3 = load(p + 48);
 	for (p += 64, n -= 64; n >= 64; p += 64, n -= 64) {
@@ -96,20 +117,58 @@ FOLD_TARGET static uint32_t crc_fold(uint32_t crc, const unsigned char *p, size_
 		x2 = fold(x2, k4, load(p + 32));
 		x3 = fold(x3, k4, load(p + 48));
 	}
-	x3 = fold(fold(fold(x0, k1, x1), k1, x2), k1, x3);
-	for (; n >= 16; p += 16, n -= 16)
-		x3 = fold(x3, k1, load(p));
-	unsigned char last[16];
-	_mm_storeu_si128((__m128i *)(void *)last, x3);
-	/* zlib with register 0 (crc ~0) over the folded lane, then the tail */
-	crc = es_crc32_zlib(0xffffffffu, last, sizeof last);
-	return es_crc32_zlib(crc, p, n);
+	return finish(fold(fold(fold(x0, k1, x1), k1, x2), k1, x3), p, n);
 }
 
-static int cpu_can_fold(void)
+FOLD256 static inline __m256i wload(const void *p)
+{
+	return _mm256_loadu_si256((const __m256i *)p);
+}
+
+/* Both lanes of X moved forward by K's distance, XORed into NEXT. */
+FOLD256 static inline __m256i wfold(__m256i x, __m256i k, __m256i next)
+{
+	__m256i lo = _mm256_clmulepi64_epi128(x, k, 0x00);
+	__m256i hi = _mm256_clmulepi64_epi128(x, k, 0x11);
+	return _mm256_xor_si256(_mm256_xor_si256(lo, hi), next);
+}
+
+/* n >= FOLD256_MIN. */
+FOLD256 static uint32_t crc_fold256(uint32_t crc, const unsigned char *p, size_t n)
+{
+	__m256i k4 = _mm256_broadcastsi128_si256(load(k1024));
+	__m256i k1 = _mm256_broadcastsi128_si256(load(k256));
+	__m256i c = _mm256_inserti128_si256(_mm256_setzero_si256(),
+					    _mm_cvtsi32_si128((int)~crc), 0);
+	__m256i y0 = _mm256_xor_si256(wload(p), c);
+	__m256i y1 = wload(p + 32), y2 = wload(p + 64), y3 = wload(p + 96);
+	for (p += 128, n -= 128; n >= 128; p += 128, n -= 128) {
+		y0 = wfold(y0, k4, wload(p));
+		y1 = wfold(y1, k4, wload(p + 32));
+		y2 = wfold(y2, k4, wload(p + 64));
+		y3 = wfold(y3, k4, wload(p + 96));
+	}
+	y3 = wfold(wfold(wfold(y0, k1, y1), k1, y2), k1, y3);
+	__m128i x = fold(_mm256_castsi256_si128(y3), load(k128),
+			 _mm256_extracti128_si256(y3, 1));
+	return finish(x, p, n);
+}
+
+static int best_path(void)
 {
 	__builtin_cpu_init();
-	return __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse2");
+	if (__builtin_cpu_supports("vpclmulqdq") && __builtin_cpu_supports("avx2"))
+		return ES_CRC_FOLD256;
+	return __builtin_cpu_supports("pclmul") ? ES_CRC_FOLD128 : ES_CRC_ZLIB;
+}
+
+static uint32_t crc_fold(uint32_t crc, const unsigned char *p, size_t n)
+{
+	if (path == ES_CRC_FOLD256 && n >= FOLD256_MIN)
+		return crc_fold256(crc, p, n);
+	if (n >= FOLD128_MIN)
+		return crc_fold128(crc, p, n);
+	return crc_zlib(crc, p, n);
 }
 
 #else
@@ -118,31 +177,34 @@ static void init_fold(void)
 {
 }
 
-static int cpu_can_fold(void)
+static int best_path(void)
 {
-	return 0;
+	return ES_CRC_ZLIB;
 }
 
 static uint32_t crc_fold(uint32_t crc, const unsigned char *p, size_t n)
 {
-	return es_crc32_zlib(crc, p, n);
+	return crc_zlib(crc, p, n);
 }
 
 #endif
 
-int es_crc32_fast(int allow)
+int es_crc32_path(int most)
 {
-	fast = allow && cpu_can_fold();
-	if (fast)
+	int best = best_path();
+	path = most < best ? most : best;
+	if (path < ES_CRC_ZLIB)
+		path = ES_CRC_ZLIB;
+	if (path != ES_CRC_ZLIB)
 		init_fold();
-	return fast;
+	return path;
 }
 
 uint32_t es_crc32(uint32_t crc, const unsigned char *buf, size_t n)
 {
-	if (fast < 0)
-		es_crc32_fast(1);
-	if (!fast || n < FOLD_MIN)
-		return es_crc32_zlib(crc, buf, n);
+	if (path < 0)
+		es_crc32_path(ES_CRC_BEST);
+	if (path == ES_CRC_ZLIB || n < FOLD128_MIN)
+		return crc_zlib(crc, buf, n);
 	return crc_fold(crc, buf, n);
 }

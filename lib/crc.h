@@ -11,8 +11,14 @@
  * time), zlib otherwise. */
 uint32_t es_crc32(uint32_t crc, const unsigned char *buf, size_t n);
 
-/* Force zlib (0) or allow the fast path (1, the default); returns whether the
- * fast path will be used. For tests and benchmarks. */
-int es_crc32_fast(int allow);
+/* The ways to compute it, slowest first. */
+#define ES_CRC_ZLIB 0    /* zlib's crc32_z */
+#define ES_CRC_FOLD128 1 /* PCLMULQDQ, 128-bit lanes */
+#define ES_CRC_FOLD256 2 /* VPCLMULQDQ with AVX2, 256-bit registers */
+#define ES_CRC_BEST ES_CRC_FOLD256
+
+/* Use the fastest way the CPU has, but none beyond MOST (the default is
+ * ES_CRC_BEST); returns the way chosen. For tests and benchmarks. */
+int es_crc32_path(int most);
 
 #endif

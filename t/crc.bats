@@ -1,8 +1,9 @@
 #!/usr/bin/env bats
 # crc.bats: es_crc32 (lib/crc.c, carry-less multiplication folding where the
-# CPU has PCLMULQDQ) gives exactly zlib's crc32 for every length, alignment,
-# initial value and way of cutting a buffer into pieces, with the fast path
-# and with the zlib fallback; and envdiff's CRC32s are zlib's.
+# CPU has PCLMULQDQ or VPCLMULQDQ) gives exactly zlib's crc32 for every
+# length, alignment, initial value and way of cutting a buffer into pieces,
+# on each of its ways including the zlib fallback; and envdiff's CRC32s are
+# zlib's.
 load common
 
 setup_file() {
@@ -18,31 +19,40 @@ le32() { # FILE OFFSET
 	echo "${h:6:2}${h:4:2}${h:2:2}${h:0:2}"
 }
 
-@test "es_crc32 equals zlib for lengths 0..4200 at alignments 0..63 and long buffers" {
-	run "$CRCCHECK" all
+# check_way MOST: both checks with es_crc32 limited to MOST (0 zlib, 1 128-bit
+# folding, 2 256-bit folding); the way it really used must be MOST or the
+# CPU's best.
+check_way() {
+	local best
+	best=$("$CRCCHECK" path)
+	run "$CRCCHECK" all "$1"
 	echo "$output"
 	[ "$status" -eq 0 ]
-	[[ "$output" == *" 0 mismatches" ]]
-}
-
-@test "es_crc32 equals zlib on long buffers fed in random pieces" {
-	run "$CRCCHECK" pieces
+	[ "$output" = "way $(($1 < best ? $1 : best)): 1076024 checked, 0 mismatches" ]
+	run "$CRCCHECK" pieces "$1"
 	echo "$output"
 	[ "$status" -eq 0 ]
 }
 
-@test "es_crc32 equals zlib with the fast path switched off" {
-	run "$CRCCHECK" all zlib
-	[ "$status" -eq 0 ]
-	run "$CRCCHECK" pieces zlib
-	[ "$status" -eq 0 ]
+@test "es_crc32 equals zlib (all lengths 0..4200 at alignments 0..63, long, in pieces): best way" {
+	check_way 2
 }
 
-@test "the folding path is used where the CPU has PCLMULQDQ" {
-	grep -qw pclmulqdq /proc/cpuinfo || skip "this CPU has no PCLMULQDQ"
+@test "es_crc32 equals zlib: 128-bit folding" {
+	check_way 1
+}
+
+@test "es_crc32 equals zlib: the zlib fallback" {
+	check_way 0
+}
+
+@test "es_crc32 folds where the CPU can" {
 	[ "$(uname -m)" = x86_64 ] || skip "folding is x86-64 only"
-	run "$CRCCHECK" fast
-	[ "$output" = 1 ]
+	grep -qw pclmulqdq /proc/cpuinfo || skip "this CPU has no PCLMULQDQ"
+	local want=1
+	grep -qw vpclmulqdq /proc/cpuinfo && grep -qw avx2 /proc/cpuinfo && want=2
+	run "$CRCCHECK" path
+	[ "$output" = "$want" ]
 }
 
 @test "envdiff's item CRC32s are zlib's, for sizes around its chunk boundaries" {
