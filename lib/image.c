@@ -52,8 +52,11 @@ static int index_names(struct es_env *env)
 		const struct es_item *x = &env->items[env->order[i - 1]];
 		const struct es_item *y = &env->items[env->order[i]];
 		if (strcmp(x->name, y->name) == 0) {
-			es_err("%s: item %u: duplicate item name '%s'", env->in.name,
-			       (unsigned)(y > x ? y - env->items : x - env->items), y->name);
+			unsigned later = (unsigned)(y > x ? y - env->items : x - env->items);
+			es_err("%s: directory entry %u (byte %llu): duplicate item name '%s'",
+			       env->in.name, later,
+			       (unsigned long long)ES_IMG_HDR + (unsigned long long)later * ES_IMG_DIRENT,
+			       y->name);
 			return -1;
 		}
 	}
@@ -65,7 +68,8 @@ static int parse_dirent(const unsigned char *d, struct es_item *it, uint32_t i,
 {
 	char ctx[600];
 	uint16_t len = get16(d);
-	snprintf(ctx, sizeof ctx, "%s: directory entry %u", file, (unsigned)i);
+	snprintf(ctx, sizeof ctx, "%s: directory entry %u (byte %llu)", file, (unsigned)i,
+		 (unsigned long long)ES_IMG_HDR + (unsigned long long)i * ES_IMG_DIRENT);
 	if (get16(d + 2) != 0) {
 		es_err("%s: reserved field is not zero", ctx);
 		return -1;
@@ -122,7 +126,7 @@ static int read_image(struct es_env *env)
 	}
 	uint64_t dirlen = (uint64_t)n * ES_IMG_DIRENT;
 	if (in->size != ES_SIZE_UNKNOWN && ES_IMG_HDR + dirlen > in->size) {
-		es_err("%s: byte 12: item count %u needs a %llu-byte directory but the file has %llu bytes",
+		es_err("%s: byte 12: item count %u needs a %llu-byte directory but only %llu bytes follow the header",
 		       in->name, n, (unsigned long long)dirlen,
 		       (unsigned long long)(in->size - ES_IMG_HDR));
 		return -1;
@@ -159,8 +163,9 @@ static int read_image(struct es_env *env)
 			return -1;
 		}
 		if (it->size > UINT64_MAX / 2 - off) {
-			es_err("%s: directory entry %u: item '%s' size %llu is impossible",
-			       in->name, i, it->name, (unsigned long long)it->size);
+			es_err("%s: directory entry %u (byte %llu): item '%s' size %llu is impossible",
+			       in->name, i, (unsigned long long)ES_IMG_HDR + (unsigned long long)i * ES_IMG_DIRENT,
+			       it->name, (unsigned long long)it->size);
 			free(dir);
 			return -1;
 		}
@@ -168,10 +173,20 @@ static int read_image(struct es_env *env)
 		off += it->size;
 	}
 	free(dir);
-	if (in->size != ES_SIZE_UNKNOWN && off != in->size) {
-		es_err("%s: items claim %llu bytes of data but the file has %llu",
-		       in->name, (unsigned long long)(off - ES_IMG_HDR - dirlen),
-		       (unsigned long long)(in->size - ES_IMG_HDR - dirlen));
+	if (in->size != ES_SIZE_UNKNOWN && off > in->size) {
+		uint32_t i = 0;
+		while (env->items[i].off + env->items[i].size <= in->size)
+			i++;
+		const struct es_item *it = &env->items[i];
+		es_err("%s: byte %llu: truncated: item '%s' (directory entry %u) ends at byte %llu",
+		       in->name, (unsigned long long)in->size, it->name, (unsigned)i,
+		       (unsigned long long)(it->off + it->size));
+		return -1;
+	}
+	if (in->size != ES_SIZE_UNKNOWN && off < in->size) {
+		es_err("%s: byte %llu: %llu byte%s after the last item's end", in->name,
+		       (unsigned long long)off, (unsigned long long)(in->size - off),
+		       in->size - off == 1 ? "" : "s");
 		return -1;
 	}
 	return index_names(env);
