@@ -237,6 +237,8 @@ int es_out_open(struct es_out *o, const char *path, int allow_tty)
 		es_errno("%s: cannot create temporary file", o->tmp);
 		free(o->tmp);
 		o->tmp = NULL;
+		free(o->path); /* callers abort only what opened */
+		o->path = NULL;
 		return -1;
 	}
 	register_temp(o->tmp);
