@@ -57,13 +57,16 @@ listing() { # REV
 	[ "$(envrev a.env)" = 0 ]
 	envdump -r 0x10 config=config.txt > a.env
 	[ "$(envrev a.env)" = 16 ]
+	# a leading zero is not octal
+	envdump -r 010 config=config.txt > a.env
+	[ "$(envrev a.env)" = 10 ]
 	envdump -r 18446744073709551615 config=config.txt > a.env
 	[ "$(envrev a.env)" = 18446744073709551615 ]
 }
 
 @test "envdump refuses a revision that is not one" {
 	mksources
-	for bad in -1 abc 18446744073709551616 '' 12x +3; do
+	for bad in -1 abc 18446744073709551616 '' 12x +3 0x 0x-1 08z; do
 		xrun envdump -r "$bad" config=config.txt -o a.env
 		[ "$status" -eq 2 ]
 		[[ "$stderr" == *"not a revision"* ]]
@@ -323,8 +326,16 @@ listing() { # REV
 	run script -qec "envdump -f -r 1 config=config.txt" /dev/null
 	[ "$status" -eq 0 ]
 	[[ "$output" == ENVIMAGE* ]]
-	# a listing is text
+	# an item's bytes may be binary too
 	envdump -r 1 config=config.txt -o a.env
+	run script -qec "envdump -x config a.env" /dev/null
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"envdump: refusing to write binary data to a terminal"* ]]
+	[[ "$output" != *hostname* ]]
+	run script -qec "envdump -f -x config a.env" /dev/null
+	[ "$status" -eq 0 ]
+	[[ "$output" == hostname=node-a* ]]
+	# a listing is text
 	run script -qec "envdump -l a.env" /dev/null
 	[ "$status" -eq 0 ]
 	[[ "$output" == "revision 1"* ]]

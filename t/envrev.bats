@@ -274,3 +274,24 @@ same_but_rev() { # A B
 	(umask 022 && envrev -s 6 -o c.env a.env)
 	[ "$(stat -c %a c.env)" = 644 ]
 }
+
+@test "envrev -s -o killed mid-write leaves neither the file nor a temporary" {
+	mkimage
+	mkfifo in.fifo
+	envrev -s 5 -o out.env < in.fifo &
+	pid=$!
+	exec {w}> in.fifo # (not fd 3: bats reports on it)
+	# the header and directory, then the writer stalls inside the items
+	head -c 400 a.env >&"$w"
+	for ((i = 0; i < 100; i++)); do
+		compgen -G 'out.env.tmp*' > /dev/null && break
+		sleep 0.05
+	done
+	compgen -G 'out.env.tmp*' > /dev/null
+	kill -TERM "$pid"
+	status=0
+	wait "$pid" || status=$?
+	exec {w}>&-
+	[ "$status" -eq $((128 + 15)) ]
+	no_temps out.env absent
+}

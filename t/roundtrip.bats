@@ -150,7 +150,7 @@ check_xor() { # NAME...
 }
 
 @test "random changes: the listing is the XOR, --stat adds up, raw and image agree" {
-	for seed in 1 2 3 4 5 6; do
+	for seed in 1 2 3 4; do
 		RANDOM=$seed
 		size=$((RANDOM % 3000 + 1))
 		patfile x.a "$size" "$seed"
@@ -162,8 +162,8 @@ check_xor() { # NAME...
 			fliprun x.b "$off" "$len"
 		done
 		case $((seed % 3)) in
-		1) head -c $((size / 2)) x.b > x.c && mv x.c x.b ;;
-		2) patfile x.c $((seed * 50)) 99 && cat x.c >> x.b ;;
+		1) head -c $((size / 2)) x.b > x.c && mv x.c x.b ;; # shrinks
+		2) patfile x.c $((seed * 50)) 99 && cat x.c >> x.b ;; # grows
 		esac
 		images x
 		check_xor x
