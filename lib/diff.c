@@ -5,6 +5,7 @@
 #include "text.h"
 #include "util.h"
 
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,6 +190,13 @@ static int diff_item(struct differ *d, struct es_env *base, int bi,
 	return d->sink->end ? d->sink->end(d->sink->arg, &it, &d->end) : 0;
 }
 
+/* Both inputs are read front to back, once: let the kernel read ahead further
+ * when they are not cached (pipes and failures do not matter). */
+static void advise_sequential(const struct es_env *env)
+{
+	(void)posix_fadvise(env->in.fd, 0, 0, POSIX_FADV_SEQUENTIAL);
+}
+
 int es_diff_run(struct es_env *base, struct es_env *result, struct es_sink *sink,
 		struct es_diff_result *res)
 {
@@ -205,6 +213,8 @@ int es_diff_run(struct es_env *base, struct es_env *result, struct es_sink *sink
 	if (sink->header && sink->header(sink->arg, &h) < 0)
 		return -1;
 
+	advise_sequential(base);
+	advise_sequential(result);
 	struct differ d;
 	memset(&d, 0, sizeof d);
 	d.sink = sink;
