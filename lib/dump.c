@@ -231,5 +231,17 @@ int es_image_copy(struct es_env *env, struct es_out *out, uint64_t rev)
 	for (uint32_t i = 0; i < env->nitems; i++)
 		if (es_env_read_item(env, i, write_chunk, out, NULL) < 0)
 			return -1;
+	if (env->in.size == ES_SIZE_UNKNOWN) {
+		/* a file's size was checked when it was opened; a pipe's only now */
+		unsigned char extra;
+		ssize_t got = es_in_read(&env->in, &extra, 1);
+		if (got < 0)
+			return -1;
+		if (got > 0) {
+			es_err("%s: byte %llu: data after the last item's end", env->in.name,
+			       (unsigned long long)(env->in.pos - 1));
+			return -1;
+		}
+	}
 	return 0;
 }

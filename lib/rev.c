@@ -20,6 +20,13 @@ int es_rev_compare(struct es_env *a, struct es_env *b)
 {
 	if (a->is_image && b->is_image && a->rev != b->rev)
 		return ES_DIFFERENT;
+	/* the contents are read side by side, which a pipe cannot do */
+	struct es_env *pipe = a->in.size == ES_SIZE_UNKNOWN ? a
+			    : b->in.size == ES_SIZE_UNKNOWN ? b : NULL;
+	if (pipe) {
+		es_err("%s: comparing the contents needs a file, not a pipe", pipe->in.name);
+		return -1;
+	}
 	struct es_namelist n;
 	memset(&n, 0, sizeof n);
 	struct es_sink sink = {&n, NULL, NULL, NULL, collect, NULL};
