@@ -295,3 +295,35 @@ same_but_rev() { # A B
 	[ "$status" -eq $((128 + 15)) ]
 	no_temps out.env absent
 }
+
+@test "envrev -c of an image on a pipe: revisions alone are fine, contents need a file" {
+	mkimage
+	envrev -s 42 a.env > b.env
+	run bash -c 'cat a.env | envrev -c - b.env'
+	[ "$status" -eq 1 ]
+	cp a.env c.env
+	xrun bash -c 'cat a.env | envrev -c - c.env'
+	one_error "envrev: (stdin): comparing the contents needs a file, not a pipe"
+	xrun bash -c 'cat a.env | envrev -c c.env -'
+	one_error "envrev: (stdin): comparing the contents needs a file, not a pipe"
+	run envrev -c - c.env < a.env
+	[ "$status" -eq 0 ]
+}
+
+@test "envrev -s from a pipe refuses bytes after the last item, like a file" {
+	mkimage
+	cat a.env > junk.env
+	printf 'junk' >> junk.env
+	xrun envrev -s 5 -o out.env junk.env
+	one_error "envrev: junk.env: byte $(stat -c %s a.env): 4 bytes after the last item's end"
+	no_temps out.env absent
+	xrun bash -c 'cat junk.env | envrev -s 5 -o out.env'
+	one_error "envrev: (stdin): byte $(stat -c %s a.env): data after the last item's end"
+	no_temps out.env absent
+	# and a short pipe
+	xrun bash -c 'head -c 1000 a.env | envrev -s 5 -o out.env'
+	one_error "envrev: (stdin): item 'bios': truncated at byte 808 of 3000"
+	no_temps out.env absent
+	cat a.env | envrev -s 5 -o out.env
+	same_but_rev a.env out.env
+}
