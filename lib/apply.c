@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 struct pitem {
@@ -490,6 +491,29 @@ out:
 	return rc;
 }
 
+/* The new file is written whole before it is verified: a result bigger than
+ * the free space could never be finished (and a hostile size would have the
+ * verification read exabytes of a sparse file), so refuse it up front. */
+static int check_room(const struct plan *p, const struct es_tpaths *tp)
+{
+	struct statvfs vfs;
+	uint64_t need = p->image ? ES_IMG_HDR + (uint64_t)p->n * ES_IMG_DIRENT : 0;
+	for (uint32_t i = 0; i < p->n; i++)
+		if (p->items[i].it.presence & ES_IN_RESULT)
+			need = p->items[i].it.result_size > UINT64_MAX - need
+				       ? UINT64_MAX
+				       : need + p->items[i].it.result_size;
+	if (statvfs(tp->target, &vfs) < 0)
+		return 0; /* cannot tell: the writes will say */
+	uint64_t room = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	if (need > room) {
+		es_err("%s: the result needs %" PRIu64 " bytes but its file system has %" PRIu64
+		       " free", tp->target, need, room);
+		return -1;
+	}
+	return 0;
+}
+
 static int apply_rename(struct plan *p, const struct es_tpaths *tp, struct es_env *src)
 {
 	struct stat st;
@@ -498,6 +522,8 @@ static int apply_rename(struct plan *p, const struct es_tpaths *tp, struct es_en
 		es_errno("%s: cannot stat", tp->target);
 		return -1;
 	}
+	if (check_room(p, tp) < 0)
+		return -1;
 	if (es_env_open(&old, tp->target, p->image ? ES_ENV_IMAGE : ES_ENV_RAW) < 0)
 		return -1;
 	int fd = open(tp->fresh, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);

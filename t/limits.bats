@@ -123,3 +123,21 @@ mkstream() {
 	run --separate-stderr envapply loop d.envd
 	one_error "envapply: loop: *symbolic links"
 }
+
+# Found by fuzz/apply.c: an item resized to 2^61 bytes had envapply build a
+# sparse file of that size and read all of it to verify (a hang), not refuse.
+@test "a result bigger than the file system is refused before it is built" {
+	printf 'abc' > a
+	envdump -r 5 a=a -o t.env
+	printf 'abcd' > a
+	envdump -r 6 a=a -o r.env
+	envdiff t.env r.env > d.envd || [ $? = 1 ]
+	cp t.env before.env
+	poke d.envd $((48 + 24)) 0000000000000020
+	st_fix_tail d.envd
+	run --separate-stderr timeout 60 envapply t.env d.envd
+	one_error "envapply: t.env: the result needs * bytes but its file system has * free"
+	cmp t.env before.env
+	no_temps t.env
+	[ ! -e .t.env.envsync-new ]
+}
