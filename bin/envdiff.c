@@ -74,6 +74,8 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 			argp_error(state, "one operand (a diff stream) needs -t or --stat");
 		if (a->stat && a->text)
 			argp_error(state, "-t and --stat exclude each other");
+		if (a->nops == 1 && (a->output || a->raw))
+			argp_error(state, "-o and -R need BASE RESULT, not an existing stream");
 		if (a->explain && (a->nops != 2 || a->stat || a->text || a->output))
 			argp_error(state, "--explain takes BASE RESULT, without -t, --stat or -o");
 		break;

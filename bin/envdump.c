@@ -66,6 +66,11 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 			argp_error(state, "missing operands: NAME=PATH...");
 		if (a->extract && a->nops != 1)
 			argp_error(state, "-x needs exactly one IMAGE");
+		/* options that would be silently ignored */
+		if ((a->list || a->extract) && (a->have_rev || a->rev_from))
+			argp_error(state, "-r and --rev-from build an image: not with -l or -x");
+		if (a->list && a->output)
+			argp_error(state, "-l prints to stdout: no -o");
 		break;
 	default: return ARGP_ERR_UNKNOWN;
 	}

@@ -71,6 +71,8 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 			argp_error(state, "missing operand: IMAGE");
 		if (a->inplace && (a->nops != 1 || a->output || !(a->set || a->bump)))
 			argp_error(state, "-i needs -s or --bump, one IMAGE and no -o");
+		if (a->output && !(a->set || a->bump))
+			argp_error(state, "-o writes a restamped image: it needs -s or --bump");
 		break;
 	default: return ARGP_ERR_UNKNOWN;
 	}
