@@ -30,11 +30,14 @@ mkpair() {
 
 @test "envdiff usage errors exit 2" {
 	mkpair
-	for args in "" "base.env" "a b c" "-t --stat base.env" "-t --stat base.env result.env" "--bogus a b"; do
+	envdiff -o d.envd base.env result.env || [ $? -eq 1 ]
+	for args in "" "base.env" "a b c" "-t --stat base.env" "-t --stat base.env result.env" "--bogus a b" \
+		"-t -o x.envd d.envd" "--stat -R d.envd"; do
 		# shellcheck disable=SC2086
 		run envdiff $args
 		[ "$status" -eq 2 ] || { echo "envdiff $args: status $status"; false; }
 	done
+	[ ! -e x.envd ]
 }
 
 @test "envdiff of images that differ exits 1 and writes a stream" {
@@ -285,6 +288,11 @@ old                      removed           6 -> 0                 1 spots       
 	[[ "$output" == "diff: base revision 41"* ]]
 	run script -qec "envdiff --stat base.env result.env" /dev/null
 	[ "$status" -eq 1 ]
+	# -o naming the terminal is the terminal
+	run script -qec "envdiff -o /dev/tty base.env result.env" /dev/null
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"envdiff: /dev/tty: refusing to write binary data to a terminal"* ]]
+	[ -c /dev/tty ]
 }
 
 @test "envdiff to a full disk fails with exit 2 and a message" {

@@ -90,6 +90,16 @@ listing() { # REV
 	[ "$status" -eq 2 ]
 	run envdump --no-such-option
 	[ "$status" -eq 2 ]
+	# options that would be ignored are refused
+	run envdump -l -o list.txt a.env
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"-l prints to stdout: no -o"* ]]
+	[ ! -e list.txt ]
+	run envdump -l -r 5 a.env
+	[ "$status" -eq 2 ]
+	run envdump -x config --rev-from a.env a.env
+	[ "$status" -eq 2 ]
+	[[ "$output" == *"not with -l or -x"* ]]
 }
 
 @test "envdump -l lists several images, each under its name" {

@@ -53,7 +53,7 @@ same_but_rev() { # A B
 	mkimage
 	for args in "" "a.env a.env" "-c a.env" "-c a.env a.env a.env" "-c -s 1 a.env a.env" \
 		"-s 1 --bump a.env" "-i a.env" "-i -s 1" "-i -s 1 -o b.env a.env" \
-		"-s x a.env" "-s -1 a.env" "--bogus a.env"; do
+		"-s x a.env" "-s -1 a.env" "--bogus a.env" "-o b.env a.env" "-c -o b.env a.env a.env"; do
 		# shellcheck disable=SC2086
 		run envrev $args
 		[ "$status" -eq 2 ] || { echo "envrev $args: status $status"; false; }
