@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "dump.h"
+#include "efivars.h"
 #include "io.h"
 #include "tool.h"
 #include "util.h"
@@ -16,8 +17,9 @@ const char *argp_program_bug_address = PACKAGE_BUGREPORT;
 
 static const char doc[] =
 	"Build an env image from sources (NAME=PATH, each a regular file or block "
-	"device), list an image's revision and items (-l), or write one item's bytes "
-	"to stdout (-x NAME).\n\n"
+	"device; or with -e, each variable file of an efivarfs directory), list an "
+	"image's revision and items (-l), or write one item's bytes to stdout (-x "
+	"NAME).\n\n"
 	"Exit status: 0 success, 2 trouble.";
 
 enum { OPT_REV_FROM = 256 };
@@ -29,13 +31,14 @@ static struct argp_option options[] = {
 	{"list", 'l', 0, 0, "List revision and items (CRC32, size, name) of each IMAGE", 0},
 	{"extract", 'x', "NAME", 0, "Write item NAME of IMAGE to stdout", 0},
 	{"force", 'f', 0, 0, "Write binary output to a terminal", 0},
+	{"efivarfs", 'e', "DIR", 0, "Build the image from DIR, an efivarfs directory: one item per variable file (Name-GUID), in name order", 0},
 	{0}};
 
 struct args {
 	char **ops;
 	int nops;
 	int list, force, have_rev;
-	const char *extract, *output, *rev_from;
+	const char *extract, *output, *rev_from, *efivarfs;
 	uint64_t rev;
 };
 
@@ -53,6 +56,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case 'l': a->list = 1; break;
 	case 'x': a->extract = arg; break;
 	case 'f': a->force = 1; break;
+	case 'e': a->efivarfs = arg; break;
 	case ARGP_KEY_ARGS:
 		a->ops = state->argv + state->next;
 		a->nops = state->argc - state->next;
@@ -62,7 +66,9 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 			argp_error(state, "-l and -x exclude each other");
 		if (a->have_rev && a->rev_from)
 			argp_error(state, "-r and --rev-from exclude each other");
-		if (a->nops == 0 && !a->list && !a->extract)
+		if (a->efivarfs && (a->nops || a->list || a->extract))
+			argp_error(state, "-e takes no operands and excludes -l and -x");
+		if (a->nops == 0 && !a->list && !a->extract && !a->efivarfs)
 			argp_error(state, "missing operands: NAME=PATH...");
 		if (a->extract && a->nops != 1)
 			argp_error(state, "-x needs exactly one IMAGE");
@@ -78,7 +84,8 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 }
 
 static struct argp argp = {options, parse_opt,
-			   "[-r REV|--rev-from PREV] NAME=PATH...\n-l [IMAGE...]\n-x NAME IMAGE",
+			   "[-r REV|--rev-from PREV] NAME=PATH...\n[-r REV|--rev-from PREV] -e DIR\n"
+			   "-l [IMAGE...]\n-x NAME IMAGE",
 			   doc, 0, 0, 0};
 
 static int list(const struct args *a)
@@ -114,6 +121,20 @@ static int extract(const struct args *a)
 	return rc;
 }
 
+/* envdump -e DIR: one item per variable file. */
+static int build_efivarfs(const struct args *a)
+{
+	struct es_revpolicy pol = {a->rev, a->rev_from};
+	struct es_out out;
+	uint64_t rev;
+	int rc = ES_TROUBLE;
+	if (es_out_open(&out, a->output, a->force) == 0 &&
+	    es_efivars_dump(a->efivarfs, &pol, &out, &rev) == 0 && es_out_commit(&out) == 0)
+		rc = ES_OK;
+	es_out_abort(&out); /* also frees what a failed open kept */
+	return rc;
+}
+
 static int build(const struct args *a)
 {
 	struct es_source *srcs = es_calloc((size_t)a->nops, sizeof *srcs);
@@ -140,6 +161,9 @@ int main(int argc, char **argv)
 	struct args a = {0};
 	es_tool_start(argv[0]);
 	argp_parse(&argp, argc, argv, 0, 0, &a);
-	int rc = a.list ? list(&a) : a.extract ? extract(&a) : build(&a);
+	int rc = a.list		? list(&a)
+		 : a.extract	? extract(&a)
+		 : a.efivarfs	? build_efivarfs(&a)
+				: build(&a);
 	return es_tool_exit(rc);
 }

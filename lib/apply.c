@@ -2,6 +2,7 @@
  * devices: check the base, plan, journal or build anew, verify. */
 #include "config.h"
 #include "apply.h"
+#include "efivars.h"
 #include "image.h"
 #include "journal.h"
 #include "stream.h"
@@ -681,6 +682,8 @@ static int dry_run_check(const struct es_apply_opts *o)
 
 int es_apply(const struct es_apply_opts *o)
 {
+	if (es_efivars_is_dir(o->target))
+		return es_efivars_apply(o);
 	struct es_tpaths tp;
 	struct plan p;
 	int lockfd = -1;
@@ -698,6 +701,8 @@ int es_apply(const struct es_apply_opts *o)
 
 int es_apply_recover(const struct es_apply_opts *o)
 {
+	if (es_efivars_is_dir(o->target))
+		return es_efivars_recover(o);
 	struct es_tpaths tp;
 	int blk, lockfd, rc = ES_TROUBLE;
 	if (target_info(o->target, &blk) < 0 || es_tpaths_init(&tp, o->target, o->jdir, blk) < 0)
@@ -777,6 +782,8 @@ static int rollback(const struct es_tpaths *tp)
 
 int es_apply_rollback(const struct es_apply_opts *o)
 {
+	if (es_efivars_is_dir(o->target))
+		return es_efivars_rollback(o);
 	struct es_tpaths tp;
 	int lockfd = -1, rc;
 	memset(&tp, 0, sizeof tp);
