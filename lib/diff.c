@@ -62,27 +62,89 @@ static int flush_run(struct differ *d)
 	return 0;
 }
 
-static size_t next_diff(const unsigned char *a, const unsigned char *b, size_t i,
-			size_t n)
+static inline uint64_t load64(const unsigned char *p)
 {
-	while (i % BLOCK == 0 && i + BLOCK <= n && memcmp(a + i, b + i, BLOCK) == 0)
-		i += BLOCK;
-	while (i + 8 <= n) {
-		uint64_t x, y;
-		memcpy(&x, a + i, 8);
-		memcpy(&y, b + i, 8);
-		if (x != y)
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}
+
+/* Index, in memory order, of the first nonzero byte of the word X (X != 0). */
+static inline size_t first_byte(uint64_t x)
+{
+#if __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	return (size_t)__builtin_clzll(x) / 8;
+#else
+	return (size_t)__builtin_ctzll(x) / 8;
+#endif
+}
+
+/* 0x80 in each byte of X that is zero, 0 in the others (exact, no borrows). */
+static inline uint64_t zero_bytes(uint64_t x)
+{
+	const uint64_t low7 = 0x7f7f7f7f7f7f7f7full;
+	return ~(((x & low7) + low7) | x | low7);
+}
+
+/* The first index in [i, end) where a and b differ, or end: 32, then 8, then
+ * 1 byte at a time. */
+static size_t diff_in(const unsigned char *a, const unsigned char *b, size_t i,
+		      size_t end)
+{
+	for (; i + 32 <= end; i += 32)
+		if ((load64(a + i) ^ load64(b + i)) | (load64(a + i + 8) ^ load64(b + i + 8)) |
+		    (load64(a + i + 16) ^ load64(b + i + 16)) |
+		    (load64(a + i + 24) ^ load64(b + i + 24)))
 			break;
-		i += 8;
-		if (i % BLOCK == 0)
-			return next_diff(a, b, i, n);
+	for (; i + 8 <= end; i += 8) {
+		uint64_t x = load64(a + i) ^ load64(b + i);
+		if (x)
+			return i + first_byte(x);
 	}
-	while (i < n && a[i] == b[i])
+	while (i < end && a[i] == b[i])
 		i++;
 	return i;
 }
 
-/* XOR the differing bytes of a[i..n) ^ b[i..n) into runs; chunk starts at OFF. */
+/* The first index from i on where a and b differ, or n; whole equal BLOCKs
+ * are skipped with memcmp. */
+static size_t next_diff(const unsigned char *a, const unsigned char *b, size_t i,
+			size_t n)
+{
+	while (i < n) {
+		while (i % BLOCK == 0 && i + BLOCK <= n && memcmp(a + i, b + i, BLOCK) == 0)
+			i += BLOCK;
+		size_t end = i - i % BLOCK + BLOCK < n ? i - i % BLOCK + BLOCK : n;
+		i = diff_in(a, b, i, end);
+		if (i < end)
+			return i;
+	}
+	return n;
+}
+
+/* Append a[i..] ^ b[i..] to the run while the bytes differ, up to n and the
+ * run's room, 8 bytes at a time; returns where it stopped. */
+static size_t extend_run(struct differ *d, const unsigned char *a,
+			 const unsigned char *b, size_t i, size_t n)
+{
+	size_t room = ES_RUN_MAX - d->run_len;
+	size_t stop = n - i < room ? n : i + room, start = i;
+	unsigned char *out = d->run + d->run_len;
+	for (; i + 8 <= stop; i += 8) {
+		uint64_t x = load64(a + i) ^ load64(b + i), z = zero_bytes(x);
+		memcpy(out + (i - start), &x, 8); /* all 8 fit; the equal ones don't count */
+		if (z) {
+			i += first_byte(z);
+			break;
+		}
+	}
+	for (; i < stop && a[i] != b[i]; i++)
+		out[i - start] = a[i] ^ b[i];
+	d->run_len += i - start;
+	return i;
+}
+
+/* XOR the differing bytes of a[0..n) ^ b[0..n) into runs; chunk starts at OFF. */
 static int scan_chunk(struct differ *d, const unsigned char *a, const unsigned char *b,
 		      size_t n, uint64_t off)
 {
@@ -96,15 +158,12 @@ static int scan_chunk(struct differ *d, const unsigned char *a, const unsigned c
 				break;
 			d->run_off = off + i;
 		}
-		while (i < n && a[i] != b[i]) {
-			if (d->run_len == ES_RUN_MAX) {
-				if (flush_run(d) < 0)
-					return -1;
-				d->run_off = off + i;
-			}
-			d->run[d->run_len++] = a[i] ^ b[i];
-			i++;
+		if (d->run_len == ES_RUN_MAX) {
+			if (flush_run(d) < 0)
+				return -1;
+			d->run_off = off + i;
 		}
+		i = extend_run(d, a, b, i, n);
 	}
 	return 0;
 }
