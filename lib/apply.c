@@ -671,11 +671,8 @@ static int dry_run_check(const struct es_apply_opts *o)
 	int blk, rc = ES_OK;
 	if (target_info(o->target, &blk) < 0 || es_tpaths_init(&tp, o->target, o->jdir, blk) < 0)
 		return ES_TROUBLE;
-	if (access(tp.journal, F_OK) == 0) {
-		es_err("%s: an interrupted apply is pending: run envapply --recover first",
-		       o->target);
+	if (es_journal_pending(&tp))
 		rc = ES_TROUBLE;
-	}
 	es_tpaths_free(&tp);
 	return rc;
 }

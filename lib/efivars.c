@@ -1303,11 +1303,8 @@ static int dry_run_check(const struct es_apply_opts *o, const struct efidir *d)
 	int rc = ES_OK;
 	if (state_paths(&tp, o, d) < 0)
 		return ES_TROUBLE;
-	if (access(tp.journal, F_OK) == 0) {
-		es_err("%s: an interrupted apply is pending: run envapply --recover first",
-		       o->target);
+	if (es_journal_pending(&tp))
 		rc = ES_TROUBLE;
-	}
 	es_tpaths_free(&tp);
 	return rc;
 }

@@ -637,3 +637,11 @@ int es_recover(const struct es_tpaths *p, int verbose)
 		es_warn("%s: finished an interrupted apply from its journal", p->target);
 	return r < 0 ? -1 : 1;
 }
+
+int es_journal_pending(const struct es_tpaths *p)
+{
+	if (access(p->journal, F_OK) != 0)
+		return 0;
+	es_err("%s: an interrupted apply is pending: run envapply --recover first", p->target);
+	return 1;
+}

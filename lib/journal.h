@@ -84,4 +84,8 @@ int es_journal_settle(const struct es_tpaths *p, int tfd, const struct es_jstate
  * 0 if there was nothing to do, -1 on error. */
 int es_recover(const struct es_tpaths *p, int verbose);
 
+/* A dry run cannot finish an interrupted apply: 1 (message recorded) when
+ * one is pending, else 0. */
+int es_journal_pending(const struct es_tpaths *p);
+
 #endif
