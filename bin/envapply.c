@@ -25,7 +25,7 @@ static const char doc[] =
 	"unchanged), 4 TARGET is at neither the diff's base nor its result, 5 "
 	"another envapply holds TARGET.";
 
-enum { OPT_RECOVER = 256, OPT_ROLLBACK };
+enum { OPT_RECOVER = 256, OPT_ROLLBACK, OPT_CHECK };
 
 static struct argp_option options[] = {
 	{"source", 's', "SOURCE", 0, "Where items judged full are copied from (the active's image or raw file)", 0},
@@ -33,6 +33,7 @@ static struct argp_option options[] = {
 	{"wait", 'w', "SECONDS", 0, "Wait up to SECONDS for another envapply on TARGET (default 0)", 0},
 	{"state-dir", 'J', "DIR", 0, "Keep journal, lock and rollback data in DIR (default: beside TARGET; /var/lib/envsync for block devices)", 0},
 	{"verbose", 'v', 0, 0, "Say what is done and verified", 0},
+	{"check", OPT_CHECK, 0, 0, "Only check that TARGET is at the diff's base (or result), reading it whole, and record that in the state directory: while TARGET is unchanged, an apply then reads only what it changes", 0},
 	{"recover", OPT_RECOVER, 0, 0, "Only finish an interrupted apply on TARGET", 0},
 	{"rollback", OPT_ROLLBACK, 0, 0, "Return TARGET to what it was before the last apply", 0},
 	{0}};
@@ -57,6 +58,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		break;
 	case 'J': a->o.jdir = arg; break;
 	case 'v': a->o.verbose = 1; break;
+	case OPT_CHECK: a->o.check = a->o.dry_run = 1; break;
 	case OPT_RECOVER: a->recover = 1; break;
 	case OPT_ROLLBACK: a->rollback = 1; break;
 	case ARGP_KEY_ARG:
@@ -81,7 +83,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 }
 
 static struct argp argp = {options, parse_opt,
-			   "[-s SOURCE] [-n] TARGET [DIFF]\n--recover TARGET\n--rollback TARGET",
+			   "[-s SOURCE] [-n] TARGET [DIFF]\n--check TARGET [DIFF]\n--recover TARGET\n--rollback TARGET",
 			   doc, 0, 0, 0};
 
 int main(int argc, char **argv)

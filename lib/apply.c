@@ -2,12 +2,14 @@
  * devices: check the base, plan, journal or build anew, verify. */
 #include "config.h"
 #include "apply.h"
+#include "crc.h"
 #include "efivars.h"
 #include "image.h"
 #include "journal.h"
 #include "stream.h"
 #include "text.h"
 #include "util.h"
+#include "vstate.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,11 +20,15 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
+#include <zlib.h>
 
 struct pitem {
 	struct es_ditem it;
 	struct es_dend d;
-	uint64_t toff; /* where the item starts in the target (in-place images) */
+	uint64_t toff;   /* where the item starts in the target (in-place images) */
+	uint32_t xcrc;   /* the entries' share of the CRC32 (see c_entry) */
+	int lin;         /* its result CRC32 follows from its base's (checked) */
+	uint64_t run_off;
 };
 
 struct plan {
@@ -32,6 +38,7 @@ struct plan {
 	int spool;     /* the validated stream, reread for its entries */
 	const char *dname;
 	int image;
+	int linear;    /* every item's result CRC32 follows from its base's */
 };
 
 /* ---- loading the stream: validate all of it before anything is touched ---- */
@@ -51,11 +58,63 @@ static int c_item(void *arg, const struct es_ditem *it)
 	return 0;
 }
 
+/* Where an entry's XOR bytes go in its item; *n is 0 for none. */
+static uint64_t entry_span(const struct es_entry *e, uint64_t *run_off, size_t *n)
+{
+	if (e->flag == ES_DATA || e->flag == ES_AREA)
+		*run_off = e->offset;
+	*n = e->flag == ES_INVALID ? 0 : e->flag == ES_AREA ? 8 : e->size;
+	return e->flag == ES_CONT ? *run_off + e->offset : e->offset;
+}
+
+/* CRC32 is linear: for an item of unchanged size L, crc(base XOR x) =
+ * crc(base) XOR U(x), where U is the CRC without its initial and final
+ * inversion, and U of x zero but for bytes b at offset o is U(b) shifted by
+ * the L - o - |b| zero bytes after them. So the entries alone tell the
+ * result's CRC32 from the base's: a stream whose entries disagree with its
+ * CRC32s is refused before anything is written, and after an apply from a
+ * verified base, reading back the written bytes verifies the result. */
+static int c_entry(void *arg, const struct es_ditem *it, const struct es_entry *e)
+{
+	struct plan *p = arg;
+	struct pitem *pi = &p->items[p->n];
+	size_t n;
+	uint64_t off = entry_span(e, &pi->run_off, &n);
+	if (n == 0 || it->base_size != it->result_size || it->presence != 3)
+		return 0;
+	uint32_t u = es_crc32(0xffffffffu, e->data, n) ^ 0xffffffffu;
+	pi->xcrc ^= (uint32_t)crc32_combine(u, 0, (z_off_t)(it->result_size - off - n));
+	return 0;
+}
+
 static int c_end(void *arg, const struct es_ditem *it, const struct es_dend *d)
 {
 	struct plan *p = arg;
 	(void)it;
 	p->items[p->n++].d = *d;
+	return 0;
+}
+
+/* After the stream's own CRC32 has passed: do the entries agree with the
+ * items' CRC32s? */
+static int check_linear(struct plan *p)
+{
+	for (uint32_t i = 0; i < p->n; i++) {
+		const struct pitem *pi = &p->items[i];
+		if (pi->it.presence != 3 || pi->it.base_size != pi->it.result_size) {
+			p->linear = 0;
+			continue;
+		}
+		uint32_t got = pi->d.base_crc ^ pi->xcrc;
+		p->items[i].lin = got == pi->d.result_crc;
+		if (got != pi->d.result_crc) {
+			es_err("%s: item '%s': its entries turn base CRC32 %08" PRIx32
+			       " into %08" PRIx32 ", not the result's %08" PRIx32
+			       " (a corrupt or forged diff)",
+			       p->dname, pi->it.name, pi->d.base_crc, got, pi->d.result_crc);
+			return -1;
+		}
+	}
 	return 0;
 }
 
@@ -75,7 +134,8 @@ static int load_plan(struct plan *p, const char *diff)
 	if (es_reader_open(&r, diff ? diff : "-") < 0)
 		return -1;
 	es_writer_init(&w, p->spool, "(spool)");
-	struct es_sink collect = {p, c_header, c_item, NULL, c_end, NULL};
+	p->linear = 1;
+	struct es_sink collect = {p, c_header, c_item, c_entry, c_end, NULL};
 	struct es_sink spool = es_writer_sink(&w);
 	struct es_sink *pair[2] = {&collect, &spool};
 	struct es_sink both = es_tee_sink(pair);
@@ -90,6 +150,8 @@ static int load_plan(struct plan *p, const char *diff)
 		return -1;
 	}
 	p->image = fb != 0;
+	if (check_linear(p) < 0)
+		return -1;
 	if (!p->image && (p->n != 1 || p->items[0].it.presence != 3 ||
 			  strcmp(p->items[0].it.name, ES_RAW_NAME) != 0)) {
 		es_err("%s: a raw diff must hold exactly the item '%s'", p->dname, ES_RAW_NAME);
@@ -137,27 +199,47 @@ static int image_side(const struct plan *p, const struct es_env *env, int result
 	return want == env->nitems;
 }
 
-/* Read the whole target once: its size, CRC32s and revision decide. */
-static int target_state(const struct plan *p, const char *target, enum tstate *st)
+/* The CRC32 of every item of the target. Reading a large target whole is
+ * most of an apply's time, so a verified state recorded earlier (vstate.h)
+ * stands in for the read while the file provably has not changed; a read
+ * records it (SAVE) for the next time. */
+static int target_crcs(struct es_env *env, const struct es_tpaths *tp, int save)
+{
+	uint32_t known, crc = 0;
+	if (es_vstate_load(tp->verified, env->in.fd, &known) &&
+	    (!env->is_image || known == env->hdr_crc)) {
+		if (!env->is_image) {
+			env->items[0].crc = known;
+			env->items[0].crc_known = 1;
+		}
+		return 0;
+	}
+	for (uint32_t i = 0; i < env->nitems; i++)
+		if (es_env_item_crc(env, i, &crc) < 0)
+			return -1;
+	if (save)
+		es_vstate_save(tp->verified, env->in.fd, env->is_image ? env->hdr_crc : crc);
+	return 0;
+}
+
+/* Where the target stands: its size, CRC32s and revision decide. */
+static int target_state(const struct plan *p, const struct es_tpaths *tp, int save,
+			enum tstate *st)
 {
 	struct es_env env;
-	uint32_t crc;
 	*st = AT_NEITHER;
-	if (es_env_open(&env, target, p->image ? ES_ENV_IMAGE : ES_ENV_RAW) < 0)
+	if (es_env_open(&env, tp->target, p->image ? ES_ENV_IMAGE : ES_ENV_RAW) < 0)
 		return p->image && !strstr(es_errmsg(), "cannot open") ? 0 : -1;
-	int r = 0;
-	for (uint32_t i = 0; i < env.nitems && r == 0; i++)
-		r = es_env_item_crc(&env, i, &crc);
-	if (r < 0) {
+	if (target_crcs(&env, tp, save) < 0) {
 		es_env_close(&env);
 		return p->image ? 0 : -1; /* a damaged image is at neither */
 	}
 	if (!p->image) {
 		const struct pitem *pi = &p->items[0];
-		uint64_t size = env.items[0].size;
-		if (size == pi->it.base_size && crc == pi->d.base_crc)
+		const struct es_item *t = &env.items[0];
+		if (t->size == pi->it.base_size && t->crc == pi->d.base_crc)
 			*st = AT_BASE;
-		else if (size == pi->it.result_size && crc == pi->d.result_crc)
+		else if (t->size == pi->it.result_size && t->crc == pi->d.result_crc)
 			*st = AT_RESULT;
 	} else if (image_side(p, &env, 0))
 		*st = AT_BASE;
@@ -168,6 +250,19 @@ static int target_state(const struct plan *p, const char *target, enum tstate *s
 }
 
 /* ---- the source for items judged full ---- */
+
+static int src_mismatch(const struct es_env *src, const struct pitem *pi)
+{
+	es_err("%s: item '%s' does not match the diff's result (%" PRIu64 " bytes, CRC32 %08" PRIx32
+	       ")",
+	       src->in.name, pi->it.name, pi->it.result_size, pi->d.result_crc);
+	return -1;
+}
+
+static int src_index(const struct es_env *src, const struct pitem *pi)
+{
+	return es_env_find(src, src->is_image ? pi->it.name : ES_RAW_NAME);
+}
 
 static int open_source(const struct plan *p, const char *source, struct es_env *src,
 		       int dry_run)
@@ -195,11 +290,14 @@ static int open_source(const struct plan *p, const char *source, struct es_env *
 			es_err("%s: has no item '%s'", source, pi->it.name);
 			goto bad;
 		}
+		/* The data is checked as it is copied (a mismatch then leaves the
+		 * target as it was): reading it twice would double a full copy's
+		 * time. A dry run, which copies nothing, reads it now. */
 		if (src->items[idx].size != pi->it.result_size ||
-		    es_env_item_crc(src, (uint32_t)idx, &crc) < 0 || crc != pi->d.result_crc) {
-			es_err("%s: item '%s' does not match the diff's result (%" PRIu64
-			       " bytes, CRC32 %08" PRIx32 ")",
-			       source, pi->it.name, pi->it.result_size, pi->d.result_crc);
+		    (src->is_image && src->items[idx].crc != pi->d.result_crc) ||
+		    (dry_run && (es_env_item_crc(src, (uint32_t)idx, &crc) < 0 ||
+				 crc != pi->d.result_crc))) {
+			src_mismatch(src, pi);
 			goto bad;
 		}
 	}
@@ -209,9 +307,14 @@ bad:
 	return -1;
 }
 
-static int src_index(const struct es_env *src, const struct pitem *pi)
+/* Copy SOURCE's item for PI through FN, checking it is the diff's result. */
+static int copy_source(struct es_env *src, const struct pitem *pi, es_chunk_fn fn, void *arg)
 {
-	return es_env_find(src, src->is_image ? pi->it.name : ES_RAW_NAME);
+	uint32_t crc;
+	int idx = src_index(src, pi);
+	if (idx < 0 || es_env_read_item(src, (uint32_t)idx, fn, arg, &crc) < 0)
+		return -1;
+	return crc == pi->d.result_crc ? 0 : src_mismatch(src, pi);
 }
 
 /* ---- printing what happens ---- */
@@ -312,8 +415,7 @@ static int journal_full_and_header(struct plan *p, struct es_env *src, int have_
 		if (!is_full(pi))
 			continue;
 		struct jcopy c = {jw, pi->toff};
-		if (!have_src || es_env_read_item(src, (uint32_t)src_index(src, pi), jcopy_chunk,
-						  &c, NULL) < 0)
+		if (!have_src || copy_source(src, pi, jcopy_chunk, &c) < 0)
 			return -1;
 	}
 	if (!p->image)
@@ -378,7 +480,7 @@ static int apply_journal(struct plan *p, const struct es_tpaths *tp, struct es_e
 	if (es_jw_commit(&jw, tp) < 0)
 		goto fail;
 	/* committed: from here a crash is finished by the next run */
-	int r = es_journal_settle(tp, tfd, &st);
+	int r = es_journal_settle(tp, tfd, &st, p->linear);
 	close(tfd);
 	return r;
 fail:
@@ -458,7 +560,7 @@ static int build_items(struct plan *p, const struct es_tpaths *tp, int fd,
 		struct fcopy c = {fd, off, tp->fresh};
 		int r = 0;
 		if (is_full(pi))
-			r = es_env_read_item(src, (uint32_t)src_index(src, pi), fcopy_chunk, &c, NULL);
+			r = copy_source(src, pi, fcopy_chunk, &c);
 		else if (pi->it.presence & ES_IN_BASE) {
 			struct es_item keep = old->items[pi->it.base_index];
 			if (keep.size > pi->it.result_size)
@@ -549,10 +651,17 @@ static int apply_rename(struct plan *p, const struct es_tpaths *tp, struct es_en
 			       p->items[0].d.base_crc,    p->items[0].d.result_crc,
 			       p->image ? p->h.base_rev : 0, p->image ? p->h.result_rev : 0,
 			       p->image};
-	/* check the new file as it will be checked in place: before the rename */
+	/* Check the new file before the rename: whole, unless every item was
+	 * copied with its CRC32 checked (full from SOURCE; or from the base,
+	 * whose entries imply the result's CRC32). */
 	struct es_tpaths fresh = *tp;
 	fresh.target = tp->fresh;
-	if (r == 0)
+	int checked = 1;
+	for (uint32_t i = 0; i < p->n; i++)
+		if ((p->items[i].it.presence & ES_IN_RESULT) && !is_full(&p->items[i]) &&
+		    !p->items[i].lin)
+			checked = 0;
+	if (r == 0 && !checked)
 		r = es_target_verify(&fresh, -1, &js, 0);
 	if (r < 0) {
 		unlink(tp->fresh);
@@ -591,12 +700,17 @@ static int target_info(const char *target, int *blk)
 	return r;
 }
 
+/* In place through the journal, or a new file renamed over the target. A
+ * file with an item judged full is built anew: journaling it would write its
+ * bytes twice (old and new) and then a third time in place. */
 static int needs_rename(const struct plan *p, int blk)
 {
 	if (!p->image)
 		return !blk && is_full(&p->items[0]);
 	for (uint32_t i = 0; i < p->n; i++) {
 		const struct es_ditem *it = &p->items[i].it;
+		if (!blk && is_full(&p->items[i]))
+			return 1;
 		if (it->presence != 3 || it->base_index != it->result_index ||
 		    it->base_size != it->result_size)
 			return 1;
@@ -623,10 +737,15 @@ static int run_apply(const struct es_apply_opts *o, struct es_tpaths *tp, struct
 	enum tstate st;
 	int blk;
 	if (load_plan(p, o->diff) < 0 || target_info(o->target, &blk) < 0 ||
-	    target_state(p, o->target, &st) < 0)
+	    target_state(p, tp, !o->dry_run || o->check, &st) < 0)
 		return ES_TROUBLE;
+	if (st == AT_BASE && o->check) {
+		if (o->verbose)
+			fprintf(stderr, "%s: %s: at the diff's base\n", es_program(), o->target);
+		return ES_OK;
+	}
 	if (st == AT_RESULT) {
-		if (o->verbose || o->dry_run)
+		if (o->verbose || (o->dry_run && !o->check))
 			fprintf(stderr, "%s: %s: already at the diff's result, nothing to do\n",
 				es_program(), o->target);
 		return ES_OK;
@@ -665,16 +784,12 @@ static int run_apply(const struct es_apply_opts *o, struct es_tpaths *tp, struct
 
 /* A dry run writes nothing, so it cannot finish an interrupted apply: it
  * says so instead of judging a half-applied target. */
-static int dry_run_check(const struct es_apply_opts *o)
+static int dry_run_check(const struct es_apply_opts *o, struct es_tpaths *tp)
 {
-	struct es_tpaths tp;
-	int blk, rc = ES_OK;
-	if (target_info(o->target, &blk) < 0 || es_tpaths_init(&tp, o->target, o->jdir, blk) < 0)
+	int blk;
+	if (target_info(o->target, &blk) < 0 || es_tpaths_init(tp, o->target, o->jdir, blk) < 0)
 		return ES_TROUBLE;
-	if (es_journal_pending(&tp))
-		rc = ES_TROUBLE;
-	es_tpaths_free(&tp);
-	return rc;
+	return es_journal_pending(tp) ? ES_TROUBLE : ES_OK;
 }
 
 int es_apply(const struct es_apply_opts *o)
@@ -686,7 +801,7 @@ int es_apply(const struct es_apply_opts *o)
 	int lockfd = -1;
 	memset(&p, 0, sizeof p);
 	memset(&tp, 0, sizeof tp);
-	int rc = o->dry_run ? dry_run_check(o) : prepare(o, &tp, &lockfd);
+	int rc = o->dry_run ? dry_run_check(o, &tp) : prepare(o, &tp, &lockfd);
 	if (rc == ES_OK)
 		rc = run_apply(o, &tp, &p);
 	free_plan(&p);

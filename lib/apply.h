@@ -10,6 +10,7 @@ struct es_apply_opts {
 	const char *jdir;   /* state directory (journal, lock), NULL: default */
 	double wait;        /* seconds to wait for another envapply's lock */
 	int dry_run;
+	int check;          /* with dry_run: only check the target is at the base */
 	int verbose;
 };
 

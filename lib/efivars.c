@@ -702,7 +702,7 @@ static int ejw_commit(struct ejw *j, const char *dest)
 	memcpy(t, "JEND", 4);
 	put64(t + 8, j->nrec);
 	int r = es_writer_put(&j->w, t, 20);
-	put32(t + 20, j->w.crc);
+	put32(t + 20, es_writer_crc(&j->w));
 	if (r == 0)
 		r = es_writer_put(&j->w, t + 20, 4);
 	if (r == 0)

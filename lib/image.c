@@ -1,6 +1,7 @@
 /* image.c: reading, validating and serializing env images. */
 #include "config.h"
 #include "image.h"
+#include "crc.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -153,6 +154,7 @@ static int read_image(struct es_env *env)
 		return -1;
 	}
 	env->rev = get64(hdr + 16);
+	env->hdr_crc = crc;
 	env->nitems = n;
 	env->items = es_calloc(n, sizeof *env->items);
 	uint64_t off = ES_IMG_HDR + dirlen;
@@ -288,7 +290,7 @@ int es_env_read_item(struct es_env *env, uint32_t idx, es_chunk_fn fn, void *arg
 	struct es_in *in = &env->in;
 	int seekable = in->size != ES_SIZE_UNKNOWN;
 	unsigned char *buf = es_malloc(ES_CHUNK);
-	uint32_t crc = (uint32_t)crc32(0, NULL, 0);
+	uint32_t crc = 0;
 	uint64_t done = 0;
 	int rc = -1;
 	if (!seekable && skip_to(in, it->off, buf) < 0)
@@ -310,7 +312,7 @@ int es_env_read_item(struct es_env *env, uint32_t idx, es_chunk_fn fn, void *arg
 			       (unsigned long long)it->size);
 			goto out;
 		}
-		crc = (uint32_t)crc32(crc, buf, (uInt)n);
+		crc = es_crc32(crc, buf, n);
 		if (fn && fn(arg, buf, n) < 0)
 			goto out;
 		done += n;

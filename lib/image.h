@@ -28,6 +28,7 @@ struct es_env {
 	struct es_in in;
 	int is_image;
 	uint64_t rev;
+	uint32_t hdr_crc;  /* an image's header + directory CRC32 */
 	uint32_t nitems;
 	struct es_item *items;
 	uint32_t *order; /* item indices sorted by name */

@@ -1,6 +1,7 @@
 /* journal.c: crash-safe in-place writes: journal, replay, recovery, lock. */
 #include "config.h"
 #include "journal.h"
+#include "crc.h"
 #include "image.h"
 #include "util.h"
 
@@ -62,6 +63,7 @@ int es_tpaths_init(struct es_tpaths *p, const char *target, const char *jdir, in
 	p->lock = join(dir, key, ".envsync-lock");
 	p->prev = join(tdir, base, ".envsync-prev");
 	p->fresh = join(tdir, base, ".envsync-new");
+	p->verified = join(dir, key, ".envsync-verified");
 	free(c1);
 	free(c2);
 	return 0;
@@ -76,6 +78,7 @@ void es_tpaths_free(struct es_tpaths *p)
 	free(p->lock);
 	free(p->prev);
 	free(p->fresh);
+	free(p->verified);
 	memset(p, 0, sizeof *p);
 }
 
@@ -255,7 +258,7 @@ static int put_tail(struct es_writer *w, uint64_t nrec)
 	put64(t + 8, nrec);
 	if (es_writer_put(w, t, 20) < 0)
 		return -1;
-	put32(t + 20, w->crc);
+	put32(t + 20, es_writer_crc(w));
 	if (es_writer_put(w, t + 20, 4) < 0 || es_writer_flush(w) < 0)
 		return -1;
 	return 0;
@@ -335,24 +338,59 @@ int es_journal_mark_renamed(const struct es_tpaths *p, const struct es_jstate *s
 
 /* ---- reading ---- */
 
+#define JBUF (64u << 10)
+
 struct jreader {
 	struct es_in in;
 	struct es_jstate st;
 	uint32_t crc;
 	uint64_t nrec;
+	unsigned char *buf; /* buffered: a record is three small reads */
+	size_t bpos, blen;
+	uint64_t pos;       /* bytes consumed */
 };
+
+/* Up to n bytes, through the buffer; fewer only at the end of the file. */
+static ssize_t jget(struct jreader *j, unsigned char *p, size_t n)
+{
+	size_t got = 0;
+	while (got < n) {
+		if (j->bpos == j->blen) {
+			ssize_t k = es_in_read(&j->in, j->buf, JBUF);
+			if (k <= 0) {
+				j->pos += got;
+				return k < 0 ? -1 : (ssize_t)got;
+			}
+			j->blen = (size_t)k;
+			j->bpos = 0;
+		}
+		size_t take = j->blen - j->bpos < n - got ? j->blen - j->bpos : n - got;
+		memcpy(p + got, j->buf + j->bpos, take);
+		j->bpos += take;
+		got += take;
+	}
+	j->pos += got;
+	return (ssize_t)got;
+}
+
+static void jclose(struct jreader *j)
+{
+	es_in_close(&j->in);
+	free(j->buf);
+	j->buf = NULL;
+}
 
 static int jread(struct jreader *j, void *buf, size_t n, const char *what)
 {
-	ssize_t r = es_in_read(&j->in, buf, n);
+	ssize_t r = jget(j, buf, n);
 	if (r < 0)
 		return -1;
 	if ((size_t)r < n) {
 		es_err("%s: byte %llu: journal truncated in %s", j->in.name,
-		       (unsigned long long)j->in.pos, what);
+		       (unsigned long long)j->pos, what);
 		return -1;
 	}
-	j->crc = (uint32_t)crc32(j->crc, buf, (uInt)n);
+	j->crc = es_crc32(j->crc, buf, n);
 	return 0;
 }
 
@@ -362,7 +400,7 @@ static int jopen(struct jreader *j, const char *path)
 	memset(j, 0, sizeof *j);
 	if (es_in_open(&j->in, path) < 0)
 		return -1;
-	j->crc = (uint32_t)crc32(0, NULL, 0);
+	j->buf = es_malloc(JBUF);
 	if (jread(j, h, sizeof h, "its header") < 0)
 		goto bad;
 	if (memcmp(h, J_MAGIC, 8) != 0 || get16(h + 8) != 1) {
@@ -377,7 +415,7 @@ static int jopen(struct jreader *j, const char *path)
 	}
 	return 0;
 bad:
-	es_in_close(&j->in);
+	jclose(j);
 	return -1;
 }
 
@@ -396,11 +434,11 @@ static int jnext(struct jreader *j, uint64_t *off, uint32_t *len)
 			return -1;
 		if (get32(h + 20) != crc_before || get64(h + 8) != j->nrec) {
 			es_err("%s: byte %llu: journal CRC32 or record count mismatch",
-			       j->in.name, (unsigned long long)j->in.pos);
+			       j->in.name, (unsigned long long)j->pos);
 			return -1;
 		}
 		unsigned char extra;
-		if (es_in_read(&j->in, &extra, 1) != 0) {
+		if (jget(j, &extra, 1) != 0) {
 			es_err("%s: data after the journal's end", j->in.name);
 			return -1;
 		}
@@ -437,7 +475,7 @@ int es_journal_check(const char *path, struct es_jstate *st)
 		}
 	free(buf);
 	*st = j.st;
-	es_in_close(&j.in);
+	jclose(&j);
 	return r < 0 ? -1 : 0;
 }
 
@@ -456,21 +494,45 @@ static int resize(int tfd, const char *tname, uint64_t size)
 	return 0;
 }
 
-int es_journal_replay(const char *path, int tfd, const char *tname, int backward)
+static int size_is(int tfd, const char *tname, uint64_t want)
+{
+	uint64_t size;
+	int blk, reg;
+	if (es_fd_size(tfd, tname, &size, &blk, &reg) < 0)
+		return -1;
+	if (size != want) {
+		es_err("%s: is %llu bytes, expected %llu", tname, (unsigned long long)size,
+		       (unsigned long long)want);
+		return -1;
+	}
+	return 0;
+}
+
+/* Write each record's side (or, CHECK, compare it with the target). A
+ * journal is written only after the whole of it has been checked; reading
+ * it back needs no second check (its CRC32 is still checked at its end). */
+static int each_record(const char *path, int tfd, const char *tname, int backward,
+		       int check)
 {
 	struct es_jstate st;
-	if (es_journal_check(path, &st) < 0)
+	if (!check && es_journal_check(path, &st) < 0)
 		return -1;
 	struct jreader j;
 	if (jopen(&j, path) < 0)
 		return -1;
+	st = j.st;
 	uint64_t to = backward ? st.old_size : st.new_size;
-	unsigned char *buf = es_malloc(2 * ES_JREC_MAX);
+	unsigned char *buf = es_malloc(3 * ES_JREC_MAX);
+	unsigned char *have = buf + 2 * ES_JREC_MAX;
 	uint64_t off;
 	uint32_t len;
+	int r = 0;
 	/* Size first, then only bytes inside it: shrinking never needs space,
 	 * so a full disk can always go back to a smaller old state. */
-	int r = resize(tfd, tname, to);
+	if (!check)
+		r = resize(tfd, tname, to);
+	else
+		r = size_is(tfd, tname, to);
 	while (r == 0 && (r = jnext(&j, &off, &len)) == 0) {
 		if (jread(&j, buf, 2 * (size_t)len, "record data") < 0) {
 			r = -1;
@@ -479,14 +541,32 @@ int es_journal_replay(const char *path, int tfd, const char *tname, int backward
 		if (off >= to)
 			continue;
 		size_t n = to - off < len ? (size_t)(to - off) : len;
-		if (es_pwrite_full(tfd, buf + (backward ? 0 : len), n, off) < 0) {
+		const unsigned char *want = buf + (backward ? 0 : len);
+		if (check) {
+			if (es_pread_full(tfd, have, n, off) != (ssize_t)n ||
+			    memcmp(have, want, n) != 0) {
+				es_err("%s: bytes %llu to %llu do not read back as written", tname,
+				       (unsigned long long)off, (unsigned long long)(off + n - 1));
+				r = -1;
+			}
+		} else if (es_pwrite_full(tfd, want, n, off) < 0) {
 			es_errno("%s: write error at byte %llu", tname, (unsigned long long)off);
 			r = -1;
 		}
 	}
 	free(buf);
-	es_in_close(&j.in);
-	if (r < 0)
+	jclose(&j);
+	return r < 0 ? -1 : 0;
+}
+
+int es_journal_readback(const char *path, int tfd, const char *tname, int backward)
+{
+	return each_record(path, tfd, tname, backward, 1);
+}
+
+int es_journal_replay(const char *path, int tfd, const char *tname, int backward)
+{
+	if (each_record(path, tfd, tname, backward, 0) < 0)
 		return -1;
 	if (fsync(tfd) < 0) {
 		es_errno("%s: cannot fsync", tname);
@@ -513,7 +593,7 @@ int es_journal_invert(const char *src, const struct es_tpaths *p)
 	int fd = open(p->jtmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		es_errno("%s: cannot create journal", p->jtmp);
-		es_in_close(&j.in);
+		jclose(&j);
 		return -1;
 	}
 	struct es_writer w;
@@ -537,7 +617,7 @@ int es_journal_invert(const char *src, const struct es_tpaths *p)
 		r = put_tail(&w, j.nrec);
 	free(buf);
 	es_writer_free(&w);
-	es_in_close(&j.in);
+	jclose(&j);
 	if (r < 0) {
 		close(fd);
 		unlink(p->jtmp);
@@ -592,10 +672,12 @@ int es_target_verify(const struct es_tpaths *p, int tfd, const struct es_jstate 
 			  old_side ? st->old_crc : st->new_crc);
 }
 
-int es_journal_settle(const struct es_tpaths *p, int tfd, const struct es_jstate *st)
+int es_journal_settle(const struct es_tpaths *p, int tfd, const struct es_jstate *st,
+		      int spots)
 {
 	if (es_journal_replay(p->journal, tfd, p->target, 0) == 0 &&
-	    es_target_verify(p, tfd, st, 0) == 0) {
+	    (spots ? es_journal_readback(p->journal, tfd, p->target, 0)
+		   : es_target_verify(p, tfd, st, 0)) == 0) {
 		if (rename(p->journal, p->last) < 0) {
 			es_errno("%s: cannot keep the journal as %s", p->journal, p->last);
 			return -1;
@@ -631,7 +713,7 @@ int es_recover(const struct es_tpaths *p, int verbose)
 		es_errno("%s: cannot open for recovery", p->target);
 		return -1;
 	}
-	int r = es_journal_settle(p, tfd, &st);
+	int r = es_journal_settle(p, tfd, &st, 0);
 	close(tfd);
 	if (r == 0 && verbose)
 		es_warn("%s: finished an interrupted apply from its journal", p->target);

@@ -27,6 +27,7 @@ struct es_tpaths {
 	char *lock;
 	char *prev;    /* hard link to the old file after a rename apply */
 	char *fresh;   /* the new file being built for a rename apply */
+	char *verified; /* what the target was last verified to hold (vstate.h) */
 };
 
 /* Derive the paths for TARGET; state files go to JDIR (NULL: beside the target,
@@ -75,10 +76,18 @@ int es_journal_invert(const char *src, const struct es_tpaths *p);
 int es_target_verify(const struct es_tpaths *p, int tfd, const struct es_jstate *st,
 		     int old_side);
 
+/* Is every record's new (or old) part, inside the size the journal gives,
+ * what the target open on tfd holds? */
+int es_journal_readback(const char *path, int tfd, const char *tname, int backward);
+
 /* Replay the committed journal onto the target and verify; keep it as the
  * last apply. If the new state cannot be reached (a full disk, a size the
- * file system refuses), the old one is put back and the journal dropped. */
-int es_journal_settle(const struct es_tpaths *p, int tfd, const struct es_jstate *st);
+ * file system refuses), the old one is put back and the journal dropped.
+ * SPOTS: the caller has proved that the target was at the old state and that
+ * the records turn its CRC32s into the new ones, so reading back what was
+ * written verifies the new state; otherwise the whole target is read. */
+int es_journal_settle(const struct es_tpaths *p, int tfd, const struct es_jstate *st,
+		      int spots);
 
 /* Finish or undo an interrupted apply. Returns 1 if something was recovered,
  * 0 if there was nothing to do, -1 on error. */

@@ -1,6 +1,7 @@
 /* stream.c: encoding, writing and validating reading of diff streams. */
 #include "config.h"
 #include "stream.h"
+#include "crc.h"
 #include "util.h"
 
 #include <stdarg.h>
@@ -79,7 +80,7 @@ void es_writer_init(struct es_writer *w, int fd, const char *name)
 	w->fd = fd;
 	w->name = name;
 	w->buf = es_malloc(WBUF);
-	w->crc = (uint32_t)crc32(0, NULL, 0);
+	w->crc = 0;
 }
 
 void es_writer_free(struct es_writer *w)
@@ -88,13 +89,24 @@ void es_writer_free(struct es_writer *w)
 	w->buf = NULL;
 }
 
+/* The CRC is taken over whole buffers, not per 24-byte record: one call per
+ * 64 KiB keeps the fast CRC fast. */
+uint32_t es_writer_crc(struct es_writer *w)
+{
+	w->crc = es_crc32(w->crc, w->buf + w->crc_len, w->len - w->crc_len);
+	w->crc_len = w->len;
+	return w->crc;
+}
+
 int es_writer_flush(struct es_writer *w)
 {
+	es_writer_crc(w);
 	if (w->len && es_write_full(w->fd, w->buf, w->len) < 0) {
 		es_errno("%s: write error", w->name);
 		return -1;
 	}
 	w->len = 0;
+	w->crc_len = 0;
 	return 0;
 }
 
@@ -107,11 +119,11 @@ int es_writer_put(struct es_writer *w, const void *p, size_t n)
 			es_errno("%s: write error", w->name);
 			return -1;
 		}
+		w->crc = es_crc32(w->crc, p, n);
 	} else {
 		memcpy(w->buf + w->len, p, n);
 		w->len += n;
 	}
-	w->crc = (uint32_t)crc32(w->crc, p, (uInt)n);
 	w->bytes += n;
 	return 0;
 }
@@ -155,7 +167,7 @@ static int w_finish(void *arg)
 	put64(p + 8, w->bytes + ES_REC_TAIL);
 	if (es_writer_put(w, p, 20) < 0)
 		return -1;
-	put32(p + 20, w->crc);
+	put32(p + 20, es_writer_crc(w));
 	if (es_writer_put(w, p + 20, 4) < 0)
 		return -1;
 	return es_writer_flush(w);
@@ -175,7 +187,7 @@ int es_reader_open(struct es_reader *r, const char *path)
 	if (es_in_open(&r->in, path) < 0)
 		return -1;
 	r->buf = es_malloc(WBUF);
-	r->crc = (uint32_t)crc32(0, NULL, 0);
+	r->crc = 0;
 	return 0;
 }
 
@@ -189,7 +201,7 @@ int es_reader_open_fd(struct es_reader *r, int fd, const char *name)
 	r->in.name = name;
 	r->in.size = ES_SIZE_UNKNOWN;
 	r->buf = es_malloc(WBUF);
-	r->crc = (uint32_t)crc32(0, NULL, 0);
+	r->crc = 0;
 	return 0;
 }
 
@@ -200,12 +212,22 @@ void es_reader_close(struct es_reader *r)
 	r->buf = NULL;
 }
 
+/* CRC32 of every byte consumed so far, folded per buffer like the writer's. */
+static uint32_t reader_crc(struct es_reader *r)
+{
+	r->crc = es_crc32(r->crc, r->buf + r->cpos, r->bpos - r->cpos);
+	r->cpos = r->bpos;
+	return r->crc;
+}
+
 /* Read exactly n bytes; *got receives how many arrived before EOF. */
 static int rget(struct es_reader *r, unsigned char *p, size_t n, size_t *got)
 {
 	*got = 0;
 	while (*got < n) {
 		if (r->bpos == r->blen) {
+			reader_crc(r);
+			r->cpos = 0;
 			ssize_t k = es_in_read(&r->in, r->buf, WBUF);
 			if (k < 0)
 				return -1;
@@ -236,7 +258,6 @@ static int rrec(struct es_reader *r, unsigned char *p, size_t n, const char *wha
 		return -1;
 	}
 	r->pos += n;
-	r->crc = (uint32_t)crc32(r->crc, p, (uInt)n);
 	return 0;
 }
 
@@ -261,7 +282,6 @@ static int read_header(struct es_reader *r)
 		return -1;
 	}
 	r->pos = sizeof p;
-	r->crc = (uint32_t)crc32(r->crc, p, sizeof p);
 	if (get16(p + 8) != ES_DIFF_VERSION) {
 		es_err("%s: byte 8: unsupported stream version %u (this is version %d)",
 		       r->in.name, get16(p + 8), ES_DIFF_VERSION);
@@ -448,7 +468,7 @@ static int read_tail(struct es_reader *r)
 	uint32_t crc_before;
 	if (rrec(r, p, 20, "stream end") < 0)
 		return -1;
-	crc_before = r->crc;
+	crc_before = reader_crc(r);
 	if (rrec(r, p + 20, 4, "stream end") < 0)
 		return -1;
 	if (p[0] != 'Z') {

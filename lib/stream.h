@@ -73,13 +73,16 @@ struct es_writer {
 	const char *name;
 	unsigned char *buf;
 	size_t len;
+	size_t crc_len;  /* bytes of buf already in crc: it is folded per buffer */
 	uint32_t crc;
 	uint64_t bytes;
 };
 void es_writer_init(struct es_writer *w, int fd, const char *name);
 void es_writer_free(struct es_writer *w);
-/* Append n raw bytes (counted in w->crc and w->bytes); flush the buffer. */
+/* Append n raw bytes (counted in the CRC and w->bytes); flush the buffer. */
 int es_writer_put(struct es_writer *w, const void *p, size_t n);
+/* CRC32 of every byte put so far. */
+uint32_t es_writer_crc(struct es_writer *w);
 int es_writer_flush(struct es_writer *w);
 /* A sink that writes records to w. */
 struct es_sink es_writer_sink(struct es_writer *w);
@@ -93,6 +96,7 @@ struct es_reader {
 	struct es_in in;
 	unsigned char *buf;
 	size_t blen, bpos;
+	size_t cpos;     /* bytes of buf already in crc: it is folded per buffer */
 	uint32_t crc;
 	uint64_t pos;
 	struct es_dhdr hdr;

@@ -232,12 +232,12 @@ tmpfs_or_skip() { # DIR SIZE
 	unchanged standby.fd saved.fd
 }
 
-@test "a wrong result CRC32 in the stream: the apply is undone, exit 2" {
+@test "a wrong result CRC32 in the stream: refused before any write, exit 2" {
 	cp raw.envd crc.envd
 	poke crc.envd 248 deadbeef
 	reseal crc.envd
 	run --separate-stderr envapply standby.fd crc.envd
-	one_error 2 "envapply: standby.fd: content is not the expected * (the target is back at its previous state)"
+	one_error 2 "envapply: crc.envd: item 'raw': its entries turn base CRC32 * into *, not the result's efbeadde (a corrupt or forged diff)"
 	unchanged standby.fd saved.fd
 	# an image, in place
 	randfile a 8192 8
@@ -252,9 +252,28 @@ tmpfs_or_skip() { # DIR SIZE
 	poke i.envd 176 deadbeef
 	reseal i.envd
 	run --separate-stderr envapply t.env i.envd
-	[ "$status" -eq 2 ]
-	[ "${#stderr_lines[@]}" -eq 1 ]
+	one_error 2 "envapply: i.envd: item 'a': its entries turn base CRC32 * (a corrupt or forged diff)"
 	unchanged t.env old.env
+}
+
+@test "a result that fails its verification after the writes is undone, exit 2" {
+	# A raw target that grows: its result CRC32 does not follow from the
+	# base's and the entries, so the wrong one is only caught by reading the
+	# target after the apply; the old content is put back.
+	randfile a 8192 9
+	cp a b
+	poke b 100 0102
+	printf 'grown' >> b
+	envdiff a b | envjudge -o g.envd
+	n=$(stat -c %s g.envd)
+	# the end record is the 48 bytes before the 24-byte tail; result CRC at +8
+	[ "$(xxd -s $((n - 72)) -l 1 -p g.envd)" = 45 ]
+	poke g.envd $((n - 64)) deadbeef
+	reseal g.envd
+	cp a t
+	run --separate-stderr envapply t g.envd
+	one_error 2 "envapply: t: content is not the expected 8197 bytes with CRC32 efbeadde (the target is back at its previous state)"
+	unchanged t a
 }
 
 @test "a hostile item size: exit 2, target unchanged, no journal left" {
