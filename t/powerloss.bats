@@ -25,7 +25,7 @@
 # Recorded runs: delta and full applies on env images and raw files, in
 # place through the journal and built beside and renamed, fresh or over an
 # earlier apply's state files; a recovery (from a committed journal) and
-# a rollback, themselves cut by the power loss.
+# rollbacks, themselves cut by the power loss.
 #
 # In each state (check_state below): `envapply --recover` must succeed and
 # leave the target byte-identical to the old or the new file with no
@@ -286,6 +286,19 @@ make_images() { # BIOS-SIZE
 	record --rollback target
 	cmp live/target old.env
 	MODE=rollback replay_check new.env old.env
+	[ "$n_old" -gt 0 ] && [ "$n_new" -gt 0 ]
+}
+
+@test "rollback of a renamed apply (swap by renames), cut by a power loss" {
+	randfile old.fd 100000 3
+	randfile new.fd 90000 4
+	envdiff old.fd new.fd | envjudge -t 0 > d.envd || true
+	mkdir live
+	cp old.fd live/target
+	envapply -s new.fd live/target d.envd
+	record --rollback target
+	cmp live/target old.fd
+	MODE=rollback replay_check new.fd old.fd
 	[ "$n_old" -gt 0 ] && [ "$n_new" -gt 0 ]
 }
 
