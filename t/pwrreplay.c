@@ -466,7 +466,7 @@ static int same_as_dir(const char *dir)
 				e->d_name, dir);
 			ok = 0;
 		} else if (b.len != cur[names[i].id].len ||
-			   memcmp(b.p, cur[names[i].id].p, b.len) != 0) {
+			   (b.len && memcmp(b.p, cur[names[i].id].p, b.len) != 0)) {
 			fprintf(stderr, "pwrreplay: %s differs between %s and the replayed state\n",
 				e->d_name, dir);
 			ok = 0;
@@ -657,11 +657,17 @@ int main(int argc, char **argv)
 				build(end, keep); /* names were sorted: rebuild for the listing */
 				dump_ops(k, end, keep);
 				fprintf(stderr, "(the state was rebuilt from %s into %s)\n", snap, statedir);
+				free(seen);
+				free(pend);
+				free(keep);
 				return 1;
 			}
 		}
 	}
 	printf("%d operations, %d fsyncs, up to %d pending at once: %d states built, %d distinct, all passed\n",
 	       nops - nsync, nsync, maxpend, tried, nseen);
+	free(seen);
+	free(pend);
+	free(keep);
 	return 0;
 }
