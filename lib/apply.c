@@ -848,7 +848,12 @@ static int rollback_renamed(const struct es_tpaths *tp, const struct es_jstate *
 	char *swap = es_malloc(n);
 	snprintf(swap, n, "%s.swap", tp->prev);
 	unlink(swap);
-	int r = link(tp->target, swap) == 0 && rename(tp->prev, tp->target) == 0 &&
+	/* A directory fsync after each step: a file system may persist the
+	 * renames of one directory in any order, and the second landing
+	 * without the first would leave both names on the applied file, the
+	 * previous one lost (found by t/powerloss.bats). */
+	int r = link(tp->target, swap) == 0 && es_fsync_dir_of(swap) == 0 &&
+			rename(tp->prev, tp->target) == 0 && es_fsync_dir_of(swap) == 0 &&
 			rename(swap, tp->prev) == 0
 		? 0
 		: -1;
