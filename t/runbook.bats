@@ -106,6 +106,9 @@ setup() {
 	LOG=$BATS_TEST_TMPDIR/log
 	printf '#!/bin/sh\nprintf "%%s\\n" "$*" >> "%s"\n' "$LOG" > fakebin/logger
 	chmod +x fakebin/logger
+	# the page pages a listing through less; a minimal system may lack it, and
+	# with its output not a terminal less only copies, as cat does
+	command -v less >/dev/null || ln -s "$(command -v cat)" fakebin/less
 	PATH=$BATS_TEST_TMPDIR/fakebin:$ES_SRCDIR/contrib:$PATH
 	export PATH
 }
