@@ -12,6 +12,10 @@
 #      end byte-identical to the staged image, and envsync's start must have
 #      finished before svc's started. The failover time (kill to svc started)
 #      and envsync's share of it are printed.
+#      Both nodes publish their target's revision as the node attribute
+#      envsync-revision (the agent's monitor, with a role=Stopped monitor on
+#      the standby): node1 the active's, node2 its older one before the kill,
+#      the active's after the failover.
 #   2. node1 comes back and the group returns to it; node2's target is reset
 #      and its staged image corrupted; node1 is killed again: envsync's start
 #      must fail on node2, svc must not start there, node2's target must be
@@ -37,7 +41,7 @@ skip() {
 	exit 77
 }
 [ "$(id -u)" -eq 0 ] || skip "needs root"
-for c in corosync pacemakerd crm_mon cibadmin crm_attribute ip unshare nsenter flock; do
+for c in corosync pacemakerd crm_mon cibadmin crm_attribute attrd_updater ip unshare nsenter flock; do
 	command -v "$c" >/dev/null || skip "$c not installed (apt-get install pacemaker corosync pacemaker-cli-utils iproute2)"
 done
 [ -f /usr/lib/ocf/resource.d/pacemaker/Dummy ] || skip "ocf:pacemaker:Dummy not installed"
@@ -196,6 +200,11 @@ fail() {
 
 ts() { date +%s.%N; }
 mtime() { stat -c %.9Y "$1"; }
+# The value of node NODE's envsync-revision attribute as node N's attrd has it.
+rev_attr() { # N NODE
+	on "$1" attrd_updater -Q -n envsync-revision -N "$2" 2>/dev/null | sed -n 's/.* value="\([0-9]*\)".*/\1/p'
+}
+rev_attr_is() { [ "$(rev_attr "$1" "$2")" = "$3" ]; } # N NODE VALUE
 statef() { sed -n "s/^$2=//p" "$1"; }
 secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 
@@ -265,6 +274,7 @@ on 1 cibadmin --create -o resources --xml-text "
       <op id='es-start' name='start' interval='0' timeout='60s'/>
       <op id='es-stop' name='stop' interval='0' timeout='20s'/>
       <op id='es-monitor' name='monitor' interval='5s' timeout='30s'/>
+      <op id='es-monitor-standby' name='monitor' interval='4s' timeout='30s' role='Stopped'/>
     </operations>
   </primitive>
   <primitive id='svc' class='ocf' provider='pacemaker' type='Dummy'>
@@ -283,6 +293,13 @@ wait_for 10 "envsync started on node1" started_on es node1 1
 [ ! -e "$work/n2/data/svc.state" ] || fail "svc also started on node2"
 cmp "$work/n2/data/target.env" "$work/n2.target.before" || fail "node2's target changed while node1 was active"
 echo "== group running on node1 (envsync: $(statef "$work/n1/data/state/es.state" how))"
+rev_active=$("$bindir/envrev" "$samples/active.env")
+rev_standby=$("$bindir/envrev" "$samples/standby.env")
+wait_for 20 "node1's envsync-revision attribute to be $rev_active" rev_attr_is 1 node1 "$rev_active" ||
+	fail "node1 (running envsync) publishes envsync-revision='$(rev_attr 1 node1)', not $rev_active"
+wait_for 20 "node2's envsync-revision attribute to be $rev_standby" rev_attr_is 1 node2 "$rev_standby" ||
+	fail "node2 (standby) publishes envsync-revision='$(rev_attr 1 node2)', not $rev_standby"
+echo "PASS: node attribute envsync-revision: node1 $rev_active (running envsync), node2 $rev_standby (standby)"
 
 # ---- scenario 1: node1 dies, node2 syncs and takes over ----
 
@@ -313,6 +330,9 @@ echo "   envsync done -> svc started  $(secs "$es_e" "$svc_t") s"
 echo "   failover time (kill -> svc started): $fo s; the sync's share: $(awk -v a="$sync" -v b="$fo" 'BEGIN { printf "%.1f%%", 100 * a / b }')"
 grep -h "Result of start operation for \(es\|svc\) on node2" "$work/n2/log/pacemaker.log" 2>/dev/null |
 	sed 's/^/   pacemaker.log: /' || true
+wait_for 20 "node2's envsync-revision attribute to be $rev_active" rev_attr_is 2 node2 "$rev_active" ||
+	fail "node2 (now running envsync) publishes envsync-revision='$(rev_attr 2 node2)', not $rev_active"
+echo "PASS: node2 now publishes envsync-revision $rev_active"
 
 # ---- scenario 2: a corrupt staged image fails the sync; svc stays down ----
 

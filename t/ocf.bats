@@ -45,7 +45,7 @@ flipbyte() { # FILE OFFSET
 	ra meta-data
 	[ "$status" -eq 0 ]
 	[[ "$output" == *'<resource-agent name="envsync"'* ]]
-	for p in staged target diff calibration state_dir bindir; do
+	for p in staged target diff calibration state_dir bindir revision_attribute; do
 		[[ "$output" == *"<parameter name=\"$p\""* ]]
 	done
 	command -v xmllint >/dev/null || skip "no xmllint"
@@ -243,4 +243,75 @@ flipbyte() { # FILE OFFSET
 	ra start
 	[ "$status" -eq 0 ]
 	[ -z "$(find state -name '.es_test*')" ]
+}
+
+# ---- the revision published as a node attribute (issue 6 item 5) ----
+
+# attrd_updater stand-in: records its arguments in $ATTRD_LOG, exits
+# $ATTRD_STATUS (default 0).
+fake_attrd() {
+	mkdir -p fakebin
+	ATTRD_LOG=$PWD/attrd.log
+	printf '#!/bin/sh\nprintf "%%s\\n" "$*" >> "%s"\nexit ${ATTRD_STATUS:-0}\n' "$ATTRD_LOG" > fakebin/attrd_updater
+	chmod +x fakebin/attrd_updater
+	export PATH=$PWD/fakebin:$PATH
+}
+
+@test "monitor publishes the target's revision on a node where the resource is stopped and where it runs" {
+	fake_attrd
+	export OCF_RESKEY_CRM_meta_on_node=node2
+	ra monitor
+	[ "$status" -eq 7 ]
+	[ "$(cat "$ATTRD_LOG")" = "-n envsync-revision -U 41" ]
+	ra start
+	[ "$status" -eq 0 ]
+	: > "$ATTRD_LOG"
+	ra monitor
+	[ "$status" -eq 0 ]
+	[ "$(cat "$ATTRD_LOG")" = "-n envsync-revision -U 42" ]
+}
+
+@test "the attribute's name is a parameter; empty publishes nothing" {
+	fake_attrd
+	export OCF_RESKEY_CRM_meta_on_node=node2 OCF_RESKEY_revision_attribute=es-rev
+	ra monitor
+	[ "$(cat "$ATTRD_LOG")" = "-n es-rev -U 41" ]
+	: > "$ATTRD_LOG"
+	OCF_RESKEY_revision_attribute='' ra monitor
+	[ "$status" -eq 7 ]
+	[ ! -s "$ATTRD_LOG" ]
+}
+
+@test "outside a cluster (no CRM_meta_on_node) nothing is published" {
+	fake_attrd
+	unset OCF_RESKEY_CRM_meta_on_node
+	ra monitor
+	[ "$status" -eq 7 ]
+	[ ! -e "$ATTRD_LOG" ]
+}
+
+@test "a failing attrd_updater is logged and does not change monitor's result" {
+	fake_attrd
+	export OCF_RESKEY_CRM_meta_on_node=node2 ATTRD_STATUS=1
+	ra start
+	[ "$status" -eq 0 ]
+	ra monitor
+	[ "$status" -eq 0 ]
+	grep -q "WARNING: cannot publish envsync-revision=42 with attrd_updater" ha.log
+	cp orig.env target.env
+	ra monitor
+	[ "$status" -eq 1 ]
+}
+
+@test "a raw target has no revision: nothing published, monitor as before" {
+	fake_attrd
+	export OCF_RESKEY_CRM_meta_on_node=node2
+	cp active.fd stg/staged.fd
+	cp standby.fd target.fd
+	export OCF_RESKEY_staged=$PWD/stg/staged.fd OCF_RESKEY_target=$PWD/target.fd
+	ra start
+	[ "$status" -eq 0 ]
+	ra monitor
+	[ "$status" -eq 0 ]
+	[ ! -e "$ATTRD_LOG" ]
 }
