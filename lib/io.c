@@ -232,7 +232,15 @@ int es_out_open(struct es_out *o, const char *path, int allow_tty)
 	size_t n = strlen(path) + 16;
 	o->tmp = es_malloc(n);
 	snprintf(o->tmp, n, "%s.tmpXXXXXX", path);
+	/* A signal between the file's creation and its registration would leave
+	 * it behind: hold them off for those two steps. */
+	sigset_t all, old;
+	sigfillset(&all);
+	sigprocmask(SIG_BLOCK, &all, &old);
 	o->fd = mkostemp(o->tmp, O_CLOEXEC);
+	if (o->fd >= 0)
+		register_temp(o->tmp);
+	sigprocmask(SIG_SETMASK, &old, NULL);
 	if (o->fd < 0) {
 		es_errno("%s: cannot create temporary file", o->tmp);
 		free(o->tmp);
@@ -241,7 +249,6 @@ int es_out_open(struct es_out *o, const char *path, int allow_tty)
 		o->path = NULL;
 		return -1;
 	}
-	register_temp(o->tmp);
 	if (exists) {
 		/* Replacing a file keeps its permissions (and, best effort, owner):
 		 * envrev -i must not make a 0600 image world-readable. */
