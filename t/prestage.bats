@@ -175,3 +175,23 @@ fingerprint() { # STAGING
 	[ "$status" -eq 2 ]
 	[[ "$output" == usage:* ]]
 }
+
+@test "-J records the target's verified state for the failover apply; a target at neither side is a warning" {
+	mkdir state
+	sleep 1.1 # a file changed within the last second gets no record
+	run "$PRESTAGE" -J state active.env stg target.env
+	[ "$status" -eq 0 ]
+	staged_ok stg target.env active.env
+	rec=$(ls state/.target.env.*.envsync-verified)
+	grep -q "^envsync-verified 1 .* ino=$(stat -c %i target.env) " "$rec"
+	! grep -q 'user.warn' "$LOG"
+	# the apply at failover then uses the record, and lands at the image
+	envjudge stg/staged.envd | envapply -J state -s stg/staged.env target.env
+	cmp target.env active.env
+	# a target that is at neither side of the staged diff: warned, exit 0
+	cp standby.env target.env
+	flipbyte target.env $(($(stat -c %s target.env) - 1))
+	run "$PRESTAGE" -J state active.env stg target.env
+	[ "$status" -eq 0 ]
+	grep -q 'user.warn -- envapply --check target.env: ' "$LOG"
+}

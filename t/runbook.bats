@@ -35,8 +35,11 @@ foreign_paths() { # FILE
 		grep -vE '^/(srv/|var/lib/envsync(/|$)|etc/cron\.d/|etc/systemd/system/|dev/null$)' || true
 }
 
+# Twice: a match takes the blank after it, so of two paths separated by one
+# blank ("-J /var/lib/envsync /srv/...") one pass moves only the first.
 relocate() { # < SCRIPT > SCRIPT
-	sed -E "s#(^|[[:space:]='\"])/(srv|var/lib/envsync|etc)(/|[[:space:]'\"]|\$)#\\1$ROOT/\\2\\3#g"
+	local e="s#(^|[[:space:]='\"])/(srv|var/lib/envsync|etc)(/|[[:space:]'\"]|\$)#\\1$ROOT/\\2\\3#g"
+	sed -E -e "$e" -e "$e"
 }
 
 # Run workflow NAME's blocks as one bash script from $HOME_DIR. Exit status 1
