@@ -385,6 +385,37 @@ static int visit_entries(struct visit *v)
 	return rc;
 }
 
+/* ---- room on the target's file system ---- */
+
+/* A result bigger than the free space could never be finished, and a hostile
+ * size would have the verification read exabytes of a sparse file: refuse it
+ * up front. NEED: the bytes the apply adds to TARGET's file system. */
+static int room_for(const char *target, uint64_t need)
+{
+	struct statvfs vfs;
+	if (statvfs(target, &vfs) < 0)
+		return 0; /* cannot tell: the writes will say */
+	uint64_t room = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	if (need > room) {
+		es_err("%s: the result needs %" PRIu64 " bytes but its file system has %" PRIu64
+		       " free", target, need, room);
+		return -1;
+	}
+	return 0;
+}
+
+/* The rename path writes the new file whole before it is verified. */
+static int check_room(const struct plan *p, const struct es_tpaths *tp)
+{
+	uint64_t need = p->image ? ES_IMG_HDR + (uint64_t)p->n * ES_IMG_DIRENT : 0;
+	for (uint32_t i = 0; i < p->n; i++)
+		if (p->items[i].it.presence & ES_IN_RESULT)
+			need = p->items[i].it.result_size > UINT64_MAX - need
+				       ? UINT64_MAX
+				       : need + p->items[i].it.result_size;
+	return room_for(tp->target, need);
+}
+
 /* ---- in place, through the journal ---- */
 
 static int j_xor(struct visit *v, uint64_t off, const unsigned char *x, size_t n)
@@ -469,6 +500,8 @@ static int apply_journal(struct plan *p, const struct es_tpaths *tp, struct es_e
 		       tp->target, st.old_size, st.new_size);
 		goto fail;
 	}
+	if (st.new_size > st.old_size && room_for(tp->target, st.new_size - st.old_size) < 0)
+		goto fail;
 	struct es_jwriter jw;
 	if (es_jw_open(&jw, tp, tfd, tsize, &st) < 0)
 		goto fail;
@@ -592,29 +625,6 @@ out:
 	free(items);
 	free(byres);
 	return rc;
-}
-
-/* The new file is written whole before it is verified: a result bigger than
- * the free space could never be finished (and a hostile size would have the
- * verification read exabytes of a sparse file), so refuse it up front. */
-static int check_room(const struct plan *p, const struct es_tpaths *tp)
-{
-	struct statvfs vfs;
-	uint64_t need = p->image ? ES_IMG_HDR + (uint64_t)p->n * ES_IMG_DIRENT : 0;
-	for (uint32_t i = 0; i < p->n; i++)
-		if (p->items[i].it.presence & ES_IN_RESULT)
-			need = p->items[i].it.result_size > UINT64_MAX - need
-				       ? UINT64_MAX
-				       : need + p->items[i].it.result_size;
-	if (statvfs(tp->target, &vfs) < 0)
-		return 0; /* cannot tell: the writes will say */
-	uint64_t room = (uint64_t)vfs.f_bavail * vfs.f_frsize;
-	if (need > room) {
-		es_err("%s: the result needs %" PRIu64 " bytes but its file system has %" PRIu64
-		       " free", tp->target, need, room);
-		return -1;
-	}
-	return 0;
 }
 
 static int apply_rename(struct plan *p, const struct es_tpaths *tp, struct es_env *src)

@@ -288,6 +288,22 @@ tmpfs_or_skip() { # DIR SIZE
 	cmp standby.fd active.fd
 }
 
+@test "a raw diff growing the target past its free space: refused before any write" {
+	# Found by fuzz/apply: a small stream saying the result is 8 TiB (sparse,
+	# zeros past the base) had the apply grow the file and then read it all
+	# to verify it, for hours.
+	randfile a 4096 11
+	cp a b
+	printf 'x' >> b
+	envdiff a b | envjudge -o g.envd
+	poke64 g.envd 72 $((1 << 43))
+	reseal g.envd
+	cp a t
+	run --separate-stderr envapply t g.envd
+	one_error 2 "envapply: t: the result needs 8796093018112 bytes but its file system has * free"
+	unchanged t a
+}
+
 @test "a SOURCE that does not match the diff's result: exit 2, target unchanged" {
 	envdiff standby.fd active.fd | envjudge -t 0 -o full.envd
 	cp active.fd almost.fd
