@@ -83,10 +83,30 @@ void es_writer_init(struct es_writer *w, int fd, const char *name)
 	w->crc = 0;
 }
 
+int es_writer_compress(struct es_writer *w, int level)
+{
+	w->z = es_zout_new(w->fd, w->name, level);
+	return w->z ? 0 : -1;
+}
+
 void es_writer_free(struct es_writer *w)
 {
 	free(w->buf);
 	w->buf = NULL;
+	es_zout_free(w->z);
+	w->z = NULL;
+}
+
+/* Where the writer's bytes leave it: the file, or deflate on the way to it. */
+static int wout(struct es_writer *w, const void *p, size_t n)
+{
+	if (w->z)
+		return es_zout_write(w->z, p, n);
+	if (es_write_full(w->fd, p, n) < 0) {
+		es_errno("%s: write error", w->name);
+		return -1;
+	}
+	return 0;
 }
 
 /* The CRC is taken over whole buffers, not per 24-byte record: one call per
@@ -101,10 +121,8 @@ uint32_t es_writer_crc(struct es_writer *w)
 int es_writer_flush(struct es_writer *w)
 {
 	es_writer_crc(w);
-	if (w->len && es_write_full(w->fd, w->buf, w->len) < 0) {
-		es_errno("%s: write error", w->name);
+	if (w->len && wout(w, w->buf, w->len) < 0)
 		return -1;
-	}
 	w->len = 0;
 	w->crc_len = 0;
 	return 0;
@@ -115,10 +133,8 @@ int es_writer_put(struct es_writer *w, const void *p, size_t n)
 	if (w->len + n > WBUF && es_writer_flush(w) < 0)
 		return -1;
 	if (n > WBUF) {
-		if (es_write_full(w->fd, p, n) < 0) {
-			es_errno("%s: write error", w->name);
+		if (wout(w, p, n) < 0)
 			return -1;
-		}
 		w->crc = es_crc32(w->crc, p, n);
 	} else {
 		memcpy(w->buf + w->len, p, n);
@@ -168,9 +184,9 @@ static int w_finish(void *arg)
 	if (es_writer_put(w, p, 20) < 0)
 		return -1;
 	put32(p + 20, es_writer_crc(w));
-	if (es_writer_put(w, p + 20, 4) < 0)
+	if (es_writer_put(w, p + 20, 4) < 0 || es_writer_flush(w) < 0)
 		return -1;
-	return es_writer_flush(w);
+	return w->z ? es_zout_finish(w->z) : 0;
 }
 
 struct es_sink es_writer_sink(struct es_writer *w)
@@ -181,6 +197,16 @@ struct es_sink es_writer_sink(struct es_writer *w)
 
 /* ---- reader ---- */
 
+/* Tell the form by the first bytes; callers do not close a reader whose open
+ * failed, so a failure here releases what the open took. */
+static int reader_start(struct es_reader *r)
+{
+	if (es_zin_open(&r->z, &r->in) == 0)
+		return 0;
+	es_reader_close(r);
+	return -1;
+}
+
 int es_reader_open(struct es_reader *r, const char *path)
 {
 	memset(r, 0, sizeof *r);
@@ -188,7 +214,7 @@ int es_reader_open(struct es_reader *r, const char *path)
 		return -1;
 	r->buf = es_malloc(WBUF);
 	r->crc = 0;
-	return 0;
+	return reader_start(r);
 }
 
 int es_reader_open_fd(struct es_reader *r, int fd, const char *name)
@@ -202,11 +228,12 @@ int es_reader_open_fd(struct es_reader *r, int fd, const char *name)
 	r->in.size = ES_SIZE_UNKNOWN;
 	r->buf = es_malloc(WBUF);
 	r->crc = 0;
-	return 0;
+	return reader_start(r);
 }
 
 void es_reader_close(struct es_reader *r)
 {
+	es_zin_close(&r->z);
 	es_in_close(&r->in);
 	free(r->buf);
 	r->buf = NULL;
@@ -228,7 +255,7 @@ static int rget(struct es_reader *r, unsigned char *p, size_t n, size_t *got)
 		if (r->bpos == r->blen) {
 			reader_crc(r);
 			r->cpos = 0;
-			ssize_t k = es_in_read(&r->in, r->buf, WBUF);
+			ssize_t k = es_zin_read(&r->z, r->buf, WBUF);
 			if (k < 0)
 				return -1;
 			if (k == 0)

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include "image.h"
 #include "io.h"
+#include "zstream.h"
 
 #define ES_DIFF_MAGIC "ENVSDIFF"
 #define ES_DIFF_VERSION 1
@@ -76,8 +77,13 @@ struct es_writer {
 	size_t crc_len;  /* bytes of buf already in crc: it is folded per buffer */
 	uint32_t crc;
 	uint64_t bytes;
+	struct es_zout *z; /* NULL: plain; else the bytes go through deflate */
 };
 void es_writer_init(struct es_writer *w, int fd, const char *name);
+/* Write the stream compressed (envsync(5), COMPRESSION) at zlib LEVEL 1 to 9;
+ * call before the first put. The CRCs and w->bytes stay those of the plain
+ * stream, which is what the tail record describes. */
+int es_writer_compress(struct es_writer *w, int level);
 void es_writer_free(struct es_writer *w);
 /* Append n raw bytes (counted in the CRC and w->bytes); flush the buffer. */
 int es_writer_put(struct es_writer *w, const void *p, size_t n);
@@ -94,6 +100,7 @@ struct es_sink es_tee_sink(struct es_sink *pair[2]);
  * it, and the trailing CRC32 of the whole stream. */
 struct es_reader {
 	struct es_in in;
+	struct es_zin z;  /* in, decompressed if it is compressed */
 	unsigned char *buf;
 	size_t blen, bpos;
 	size_t cpos;     /* bytes of buf already in crc: it is folded per buffer */
@@ -101,9 +108,16 @@ struct es_reader {
 	uint64_t pos;
 	struct es_dhdr hdr;
 };
+/* Either form; opening reads the first bytes to tell which. Byte offsets in
+ * the reader's messages count the plain (decompressed) stream. */
 int es_reader_open(struct es_reader *r, const char *path);
 /* Read from the start of an open file (dup'ed; the caller keeps fd). */
 int es_reader_open_fd(struct es_reader *r, int fd, const char *name);
+/* Is the stream being read compressed? */
+static inline int es_reader_compressed(const struct es_reader *r)
+{
+	return es_zin_compressed(&r->z);
+}
 void es_reader_close(struct es_reader *r);
 /* Read the whole stream, feeding SINK; returns 0 or -1 (message recorded). */
 int es_reader_run(struct es_reader *r, struct es_sink *sink);
