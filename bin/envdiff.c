@@ -12,6 +12,7 @@
 #include "text.h"
 #include "tool.h"
 #include "util.h"
+#include "zstream.h"
 
 const char *argp_program_version = "envdiff (" PACKAGE_NAME ") " PACKAGE_VERSION;
 const char *argp_program_bug_address = PACKAGE_BUGREPORT;
@@ -35,6 +36,7 @@ static struct argp_option options[] = {
 	{"force", 'f', 0, 0, "Diff images with equal revisions but different contents; write binary to a terminal", 0},
 	{"stat", 'S', 0, 0, "Print a summary per item and in total instead of the stream", 0},
 	{"text", 't', 0, 0, "Print a readable listing of every entry instead of the stream", 0},
+	{"compress", 'z', "LEVEL", OPTION_ARG_OPTIONAL, "Write the stream gzip-compressed at zlib LEVEL, 1 (fastest) to 9 (smallest), default 6; every reader of streams takes both forms", 0},
 	{"raw", 'R', 0, 0, "Treat BASE and RESULT as raw bytes even if they look like images", 0},
 	{"explain", OPT_EXPLAIN, "FORMAT", 0, "Say which variables changed: FORMAT uefi, uboot or auto; exit 2 on a damaged store", 0},
 	{0}};
@@ -43,7 +45,7 @@ struct args {
 	const char *ops[2];
 	int nops;
 	const char *output;
-	int force, stat, text, raw;
+	int force, stat, text, raw, compress;
 	const char *explain;
 	enum es_explain_format format;
 };
@@ -57,6 +59,10 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case 'S': a->stat = 1; break;
 	case 't': a->text = 1; break;
 	case 'R': a->raw = 1; break;
+	case 'z':
+		if (es_z_level_parse(arg, &a->compress) < 0)
+			argp_error(state, "--compress: '%s' is not a level 1 to 9", arg);
+		break;
 	case OPT_EXPLAIN:
 		if (es_explain_format_parse(arg, &a->format) < 0)
 			argp_error(state, "--explain: unknown format '%s' (uefi, uboot or auto)", arg);
@@ -74,10 +80,12 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 			argp_error(state, "one operand (a diff stream) needs -t or --stat");
 		if (a->stat && a->text)
 			argp_error(state, "-t and --stat exclude each other");
-		if (a->nops == 1 && (a->output || a->raw))
-			argp_error(state, "-o and -R need BASE RESULT, not an existing stream");
-		if (a->explain && (a->nops != 2 || a->stat || a->text || a->output))
-			argp_error(state, "--explain takes BASE RESULT, without -t, --stat or -o");
+		if (a->nops == 1 && (a->output || a->raw || a->compress))
+			argp_error(state, "-o, -R and -z need BASE RESULT, not an existing stream");
+		if (a->compress && (a->stat || a->text) && !a->output)
+			argp_error(state, "-z compresses the stream that -o writes beside -t or --stat");
+		if (a->explain && (a->nops != 2 || a->stat || a->text || a->output || a->compress))
+			argp_error(state, "--explain takes BASE RESULT, without -t, --stat, -o or -z");
 		break;
 	default: return ARGP_ERR_UNKNOWN;
 	}
@@ -91,7 +99,8 @@ int main(int argc, char **argv)
 	struct args a = {0};
 	es_tool_start(argv[0]);
 	argp_parse(&argp, argc, argv, 0, 0, &a);
-	struct es_diff_opts o = {a.ops[0], a.ops[1], a.output, a.force, a.stat, a.text, a.raw};
+	struct es_diff_opts o = {a.ops[0], a.ops[1], a.output, a.force, a.stat, a.text, a.raw,
+				 a.compress};
 	int rc = a.explain ? es_explain(a.ops[0], a.ops[1], a.format, stdout) :
 		 a.nops == 1 ? es_text_show(a.ops[0], a.stat, stdout) : es_diff_files(&o);
 	return es_tool_exit(rc);

@@ -427,6 +427,11 @@ int es_diff_files(const struct es_diff_opts *a)
 	if (writing && es_out_open(&out, a->output, a->force) < 0)
 		goto close;
 	es_writer_init(&w, writing ? out.fd : -1, writing ? out.name : "");
+	if (writing && a->compress && es_writer_compress(&w, a->compress) < 0) {
+		es_out_abort(&out);
+		es_writer_free(&w);
+		goto close;
+	}
 	struct es_sink bin = es_writer_sink(&w);
 	struct es_sink *pair[2] = {&bin, &text};
 	struct es_sink both = es_tee_sink(pair);

@@ -39,6 +39,7 @@ void es_diverged_err(const struct es_env *a, const struct es_env *b,
 struct es_diff_opts {
 	const char *base, *result, *output;
 	int force, stat, text, raw;
+	int compress; /* 0: plain; else the zlib level of the written stream */
 };
 /* Returns an exit status: 0 same, 1 different, 2 trouble, 3 equal revisions
  * with different contents (refused unless force). */
