@@ -13,6 +13,7 @@
 #include "stream.h"
 #include "tool.h"
 #include "util.h"
+#include "zstream.h"
 
 const char *argp_program_version = "envjudge (" PACKAGE_NAME ") " PACKAGE_VERSION;
 const char *argp_program_bug_address = PACKAGE_BUGREPORT;
@@ -27,6 +28,8 @@ static const char doc[] =
 	"Exit status: 0 success (with -q: every item goes delta), 1 (with -q only) "
 	"some item goes full, 2 trouble.";
 
+enum { OPT_SIZE = 256 };
+
 static struct argp_option options[] = {
 	{"threshold", 't', "AMOUNT", 0, "Delta when the amount is at most AMOUNT", 0},
 	{"ratio", 'r', "RATIO", 0, "Delta when the amount is at most RATIO x the item's size (default 0.5)", 0},
@@ -34,11 +37,13 @@ static struct argp_option options[] = {
 	{"measure", 'm', "WHAT", 0, "Amount compared by -t and -r: bytes (default), spots, entries, stream", 0},
 	{"calibrate", 'C', "TARGET", 0, "Measure TARGET's medium (scratch files beside it) and write a calibration (-o CALFILE or stdout)", 1},
 	{"quick", 'Q', 0, 0, "With --calibrate: a coarser, few-second run", 1},
-	{"size", 'z', "BYTES", 0, "With --calibrate: calibrate for items of BYTES (default: TARGET's size)", 1},
+	{"size", OPT_SIZE, "BYTES", 0, "With --calibrate: calibrate for items of BYTES (default: TARGET's size)", 1},
 	{"verbose", 'v', 0, 0, "Print per item the numbers and the decision on stderr", 0},
 	{"quiet", 'q', 0, 0, "Write nothing; exit 0 if every item goes delta, 1 if any goes full", 0},
 	{"output", 'o', "FILE", 0, "Write the judged stream to FILE (atomically)", 0},
 	{"force", 'f', 0, 0, "Write binary output to a terminal", 0},
+	{"compress", 'z', "LEVEL", OPTION_ARG_OPTIONAL, "Write the stream gzip-compressed at zlib LEVEL 1 to 9 (default 6); without -z or -d the output keeps the input's form", 0},
+	{"decompress", 'd', 0, 0, "Write the stream uncompressed, whatever the input's form", 0},
 	{0}};
 
 struct args {
@@ -46,6 +51,7 @@ struct args {
 	struct es_calib_opts cal;
 	const char *input, *output, *calfile;
 	int quiet, force, npolicy;
+	int compress; /* -1 keep the input's form, 0 plain, else the zlib level */
 };
 
 static error_t parse_opt(int key, char *arg, struct argp_state *state)
@@ -79,6 +85,11 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	case 'C': a->cal.target = arg; break;
 	case 'Q': a->cal.quick = 1; break;
 	case 'z':
+		if (es_z_level_parse(arg, &a->compress) < 0)
+			argp_error(state, "--compress: '%s' is not a level 1 to 9", arg);
+		break;
+	case 'd': a->compress = 0; break;
+	case OPT_SIZE:
 		if (es_parse_u64(arg, &a->cal.size) < 0 || a->cal.size == 0)
 			argp_error(state, "'%s': not a size in bytes", arg);
 		break;
@@ -96,6 +107,12 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 			argp_error(state, "-t, -r and -c exclude each other");
 		if (a->quiet && a->output)
 			argp_error(state, "-q and -o exclude each other");
+		/* -z was --size's short form once: say so rather than mistake the
+		 * old "--calibrate T -z BYTES" for an operand */
+		if (a->cal.target && a->compress >= 0)
+			argp_error(state, "--calibrate writes no stream: -z and -d do not apply (the item size is --size BYTES)");
+		if (a->quiet && a->compress >= 0)
+			argp_error(state, "-q writes no stream: -z and -d do not apply");
 		if (a->cal.target && (a->npolicy || a->input || a->quiet))
 			argp_error(state, "--calibrate takes only -o, --quick, --size");
 		if (!a->cal.target && (a->cal.quick || a->cal.size))
@@ -125,6 +142,15 @@ static int judge(struct args *a)
 			return ES_TROUBLE;
 		}
 		es_writer_init(&w, out.fd, out.name);
+		int level = a->compress >= 0	       ? a->compress :
+			    es_reader_compressed(&r) ? ES_Z_LEVEL :
+						       0;
+		if (level && es_writer_compress(&w, level) < 0) {
+			es_out_abort(&out);
+			es_writer_free(&w);
+			es_reader_close(&r);
+			return ES_TROUBLE;
+		}
 		bin = es_writer_sink(&w);
 		a->j.next = &bin;
 	}
@@ -143,6 +169,7 @@ int main(int argc, char **argv)
 {
 	struct args a = {0};
 	a.j.ratio = 0.5;
+	a.compress = -1;
 	es_tool_start(argv[0]);
 	argp_parse(&argp, argc, argv, 0, 0, &a);
 	a.cal.output = a.output;
