@@ -43,9 +43,17 @@ unfold() {
 	diff -u made.txt page.txt
 }
 
+@test "envsync(5): the compressed example's header is what envdiff -z makes" {
+	page="$(man_dir)/envsync.5"
+	page_block "$page" ZEXAMPLE > page.txt
+	[ -s page.txt ]
+	"$ES_SRCDIR/t/mkexample" -z > made.txt
+	diff -u made.txt page.txt
+}
+
 @test "envsync(5): verbatim blocks escape every hyphen and backslash" {
 	page="$(man_dir)/envsync.5"
-	for mark in EXAMPLE LISTING; do
+	for mark in EXAMPLE LISTING ZEXAMPLE; do
 		run page_block_raw "$page" "$mark"
 		[ "$status" -eq 0 ]
 		[ -n "$output" ]
