@@ -36,7 +36,7 @@ static struct argp_option options[] = {
 	{"force", 'f', 0, 0, "Diff images with equal revisions but different contents; write binary to a terminal", 0},
 	{"stat", 'S', 0, 0, "Print a summary per item and in total instead of the stream", 0},
 	{"text", 't', 0, 0, "Print a readable listing of every entry instead of the stream", 0},
-	{"compress", 'z', "LEVEL", OPTION_ARG_OPTIONAL, "Write the stream gzip-compressed at zlib LEVEL, 1 (fastest) to 9 (smallest), default 6; every reader of streams takes both forms", 0},
+	{"compress", 'z', "LEVEL", OPTION_ARG_OPTIONAL, "Write the stream gzip-compressed at zlib LEVEL, 1 (fastest, the default) to 9; every reader of streams takes both forms", 0},
 	{"raw", 'R', 0, 0, "Treat BASE and RESULT as raw bytes even if they look like images", 0},
 	{"explain", OPT_EXPLAIN, "FORMAT", 0, "Say which variables changed: FORMAT uefi, uboot or auto; exit 2 on a damaged store", 0},
 	{0}};

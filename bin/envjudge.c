@@ -42,7 +42,7 @@ static struct argp_option options[] = {
 	{"quiet", 'q', 0, 0, "Write nothing; exit 0 if every item goes delta, 1 if any goes full", 0},
 	{"output", 'o', "FILE", 0, "Write the judged stream to FILE (atomically)", 0},
 	{"force", 'f', 0, 0, "Write binary output to a terminal", 0},
-	{"compress", 'z', "LEVEL", OPTION_ARG_OPTIONAL, "Write the stream gzip-compressed at zlib LEVEL 1 to 9 (default 6); without -z or -d the output keeps the input's form", 0},
+	{"compress", 'z', "LEVEL", OPTION_ARG_OPTIONAL, "Write the stream gzip-compressed at zlib LEVEL 1 to 9 (default 1); without -z or -d the output keeps the input's form", 0},
 	{"decompress", 'd', 0, 0, "Write the stream uncompressed, whatever the input's form", 0},
 	{0}};
 

@@ -11,8 +11,13 @@
 #include <sys/types.h>
 #include "io.h"
 
-/* The level envdiff -z and envjudge use when none is given (zlib's 1 to 9). */
-#define ES_Z_LEVEL 6
+/* The level envdiff -z and envjudge use when none is given (zlib's 1 to 9).
+ * 1, not zlib's usual 6: on diff streams level 1 is the smallest or within 2 %
+ * of it on every pattern measured (random changed bytes do not shrink, and
+ * the lazy matching of 4 and up finds little more in the entries' structure),
+ * and 3 to 5 times faster where the stream is large: a 10 % run of a 1 GiB
+ * image took envdiff -z6 35 s against 2 s plain (bench/compress.md). */
+#define ES_Z_LEVEL 1
 #define ES_Z_LEVEL_MIN 1
 #define ES_Z_LEVEL_MAX 9
 
