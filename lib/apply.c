@@ -120,29 +120,12 @@ static int check_linear(struct plan *p)
 
 static int load_plan(struct plan *p, const char *diff)
 {
-	struct es_reader r;
-	struct es_writer w;
 	memset(p, 0, sizeof *p);
 	p->dname = diff && strcmp(diff, "-") ? diff : "(stdin)";
-	FILE *tmp = tmpfile();
-	if (!tmp) {
-		es_errno("cannot create a temporary file for the diff");
-		return -1;
-	}
-	p->spool = dup(fileno(tmp));
-	fclose(tmp);
-	if (es_reader_open(&r, diff ? diff : "-") < 0)
-		return -1;
-	es_writer_init(&w, p->spool, "(spool)");
 	p->linear = 1;
 	struct es_sink collect = {p, c_header, c_item, c_entry, c_end, NULL};
-	struct es_sink spool = es_writer_sink(&w);
-	struct es_sink *pair[2] = {&collect, &spool};
-	struct es_sink both = es_tee_sink(pair);
-	int rc = es_reader_run(&r, &both);
-	es_writer_free(&w);
-	es_reader_close(&r);
-	if (rc < 0)
+	p->spool = es_spool_stream(diff, &collect);
+	if (p->spool < 0)
 		return -1;
 	int fb = p->h.flags & ES_DF_BASE_REV, fr = p->h.flags & ES_DF_RESULT_REV;
 	if (!fb != !fr) {

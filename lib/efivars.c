@@ -1012,30 +1012,9 @@ static int p_end(void *arg, const struct es_ditem *it, const struct es_dend *d)
 
 static int spool_stream(struct eplan *p, const char *diff)
 {
-	struct es_reader r;
-	struct es_writer w;
-	FILE *tmp = tmpfile();
-	if (!tmp) {
-		es_errno("cannot create a temporary file for the diff");
-		return -1;
-	}
-	p->spool = dup(fileno(tmp));
-	fclose(tmp);
-	if (p->spool < 0) {
-		es_errno("cannot create a temporary file for the diff");
-		return -1;
-	}
-	if (es_reader_open(&r, diff ? diff : "-") < 0)
-		return -1;
-	es_writer_init(&w, p->spool, "(spool)");
 	struct es_sink collect = {p, p_header, p_item, NULL, p_end, NULL};
-	struct es_sink spool = es_writer_sink(&w);
-	struct es_sink *pair[2] = {&collect, &spool};
-	struct es_sink both = es_tee_sink(pair);
-	int rc = es_reader_run(&r, &both);
-	es_writer_free(&w);
-	es_reader_close(&r);
-	return rc;
+	p->spool = es_spool_stream(diff, &collect);
+	return p->spool < 0 ? -1 : 0;
 }
 
 static int load_plan(struct eplan *p, const char *diff, const char *target)

@@ -665,3 +665,33 @@ struct es_sink es_tee_sink(struct es_sink *pair[2])
 	struct es_sink s = {pair, tee_header, tee_item, tee_entry, tee_end, tee_finish};
 	return s;
 }
+
+int es_spool_stream(const char *path, struct es_sink *collect)
+{
+	struct es_reader r;
+	struct es_writer w;
+	FILE *tmp = tmpfile();
+	int fd = tmp ? dup(fileno(tmp)) : -1;
+	if (tmp)
+		fclose(tmp);
+	if (fd < 0) {
+		es_errno("cannot create a temporary file for the diff");
+		return -1;
+	}
+	if (es_reader_open(&r, path ? path : "-") < 0) {
+		close(fd);
+		return -1;
+	}
+	es_writer_init(&w, fd, "(spool)");
+	struct es_sink spool = es_writer_sink(&w);
+	struct es_sink *pair[2] = {collect, &spool};
+	struct es_sink both = es_tee_sink(pair);
+	int rc = es_reader_run(&r, &both);
+	es_writer_free(&w);
+	es_reader_close(&r);
+	if (rc < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}

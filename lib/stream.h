@@ -122,6 +122,12 @@ void es_reader_close(struct es_reader *r);
 /* Read the whole stream, feeding SINK; returns 0 or -1 (message recorded). */
 int es_reader_run(struct es_reader *r, struct es_sink *sink);
 
+/* Read and validate the whole stream at PATH (NULL or "-": stdin), feeding
+ * COLLECT, and keep a plain copy of it in an unnamed temporary file: an
+ * apply reads its entries a second time only once all of it has passed.
+ * Returns that file's descriptor (at its end), or -1. */
+int es_spool_stream(const char *path, struct es_sink *collect);
+
 /* Encode/decode helpers shared by writer and reader. */
 void es_enc_header(unsigned char *p, const struct es_dhdr *h);
 void es_enc_item(unsigned char *p, const struct es_ditem *it);
