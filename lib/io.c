@@ -73,11 +73,14 @@ void es_in_close(struct es_in *in)
 	in->fd = -1;
 }
 
-ssize_t es_read_full(int fd, void *buf, size_t n)
+/* Read n bytes at OFF (or, POSITIONAL 0, from the file position) unless
+ * the end comes first, across short reads and EINTR. */
+static ssize_t read_fully(int fd, void *buf, size_t n, uint64_t off, int positional)
 {
 	size_t got = 0;
 	while (got < n) {
-		ssize_t r = read(fd, (char *)buf + got, n - got);
+		ssize_t r = positional ? pread(fd, (char *)buf + got, n - got, (off_t)(off + got))
+				       : read(fd, (char *)buf + got, n - got);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
@@ -90,21 +93,14 @@ ssize_t es_read_full(int fd, void *buf, size_t n)
 	return (ssize_t)got;
 }
 
+ssize_t es_read_full(int fd, void *buf, size_t n)
+{
+	return read_fully(fd, buf, n, 0, 0);
+}
+
 ssize_t es_pread_full(int fd, void *buf, size_t n, uint64_t off)
 {
-	size_t got = 0;
-	while (got < n) {
-		ssize_t r = pread(fd, (char *)buf + got, n - got, (off_t)(off + got));
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (r == 0)
-			break;
-		got += (size_t)r;
-	}
-	return (ssize_t)got;
+	return read_fully(fd, buf, n, off, 1);
 }
 
 ssize_t es_in_read(struct es_in *in, void *buf, size_t n)
