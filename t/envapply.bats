@@ -555,3 +555,26 @@ forge_record() { # RECORD HEX8
 	[ "$status" -eq 0 ]
 	[[ "$output" == *"already at the diff's result"* ]]
 }
+
+@test "spots a few bytes apart share a journal record: apply, rollback and recover stay exact" {
+	randfile old 65536 21
+	cp old new
+	# gaps of 1, 2, 100, 511, 512, 513 and 4000 bytes between changed bytes,
+	# and a run across a 64 KiB record's worth of merged spots
+	off=10
+	for gap in 1 2 100 511 512 513 4000; do
+		xorpoke new "$off" 5a
+		off=$((off + gap + 1))
+	done
+	for ((off = 20000; off < 60000; off += 37)); do
+		xorpoke new "$off" 01
+	done
+	envdiff old new | envjudge -r 1 -o d.envd
+	cp old t
+	envapply t d.envd
+	cmp t new
+	envapply --rollback t
+	cmp t old
+	envapply --rollback t
+	cmp t new
+}
