@@ -535,7 +535,7 @@ void es_calib_crossover(const struct es_calib *c, uint64_t size, FILE *f)
 		fprintf(f, ", or %.1f MiB changed in %" PRIu64 "-byte runs\n",
 			room / runs * B / 1048576, c->block_size);
 	else
-		fprintf(f, ", and any amount changed in %" PRIu64 "-byte runs\n", c->block_size);
+		fprintf(f, ", and for any amount changed in %" PRIu64 "-byte runs\n", c->block_size);
 }
 
 /* ---- the whole calibration ---- */
