@@ -18,7 +18,8 @@
  *    scratch target becomes real (allocated, fsynced) zeros by being the
  *    target of the first full copies, which are measured anyway;
  *  - every apply is a sample: a pattern's forward apply and the back apply
- *    that undoes it cost the same work, so both count.
+ *    that undoes it cost the same work, so both count; points are measured
+ *    in interleaved rounds and keep their fastest sample (see add_point).
  * The fit weights each point by 1/time (relative error), so the 20 ms and the
  * 2 s points count alike. */
 #include "config.h"
