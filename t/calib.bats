@@ -50,7 +50,7 @@ load common
 	[ "$(grep -c '^point full .* 16777216 [0-9]*$' cal)" -eq 2 ]
 	# the fixed costs are those at 32 MiB, not the work file's
 	fixed=$(awk '$1 == "delta_fixed_ns" {print $2}' cal)
-	[ "$(grep '^point delta 1 1 1 1 33554432 ' cal | awk -v f="$fixed" '{print ($7 > f / 3 && $7 < f * 3)}')" = 1 ]
+	[ "$(grep '^point delta 1 1 1 1 33554432 ' cal | awk -v f="$fixed" '{print ($8 > f / 3 && $8 < f * 3)}')" = 1 ]
 }
 
 @test "an interrupted calibration leaves no scratch files and the target unchanged" {
