@@ -38,7 +38,7 @@ static struct argp_option options[] = {
 	{"calibrate", 'C', "TARGET", 0, "Measure TARGET's medium (scratch files beside it) and write a calibration (-o CALFILE or stdout)", 1},
 	{"quick", 'Q', 0, 0, "With --calibrate: a coarser, few-second run", 1},
 	{"size", OPT_SIZE, "BYTES", 0, "With --calibrate: calibrate for items of BYTES (default: TARGET's size)", 1},
-	{"verbose", 'v', 0, 0, "Print per item the numbers and the decision on stderr", 0},
+	{"verbose", 'v', 0, 0, "Print per item the numbers and the decision on stderr (with --calibrate: each measured point)", 0},
 	{"quiet", 'q', 0, 0, "Write nothing; exit 0 if every item goes delta, 1 if any goes full", 0},
 	{"output", 'o', "FILE", 0, "Write the judged stream to FILE (atomically)", 0},
 	{"force", 'f', 0, 0, "Write binary output to a terminal", 0},
@@ -93,7 +93,10 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		if (es_parse_u64(arg, &a->cal.size) < 0 || a->cal.size == 0)
 			argp_error(state, "'%s': not a size in bytes", arg);
 		break;
-	case 'v': a->j.verbose = stderr; break;
+	case 'v':
+		a->j.verbose = stderr;
+		a->cal.verbose = 1;
+		break;
 	case 'q': a->quiet = 1; break;
 	case 'o': a->output = arg; break;
 	case 'f': a->force = 1; break;
@@ -114,7 +117,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 		if (a->quiet && a->compress >= 0)
 			argp_error(state, "-q writes no stream: -z and -d do not apply");
 		if (a->cal.target && (a->npolicy || a->input || a->quiet))
-			argp_error(state, "--calibrate takes only -o, --quick, --size");
+			argp_error(state, "--calibrate takes only -o, --quick, --size, -v");
 		if (!a->cal.target && (a->cal.quick || a->cal.size))
 			argp_error(state, "--quick and --size need --calibrate");
 		break;

@@ -1,4 +1,27 @@
-/* calib.c: measuring a medium's delta and full costs and fitting the model. */
+/* calib.c: measuring a medium's delta and full costs and fitting the model.
+ *
+ * Where the time goes decides the design: at 1 GiB a full copy takes seconds
+ * and every delta apply reads the whole target twice (its CRC before and
+ * after), so measuring each delta pattern on an item-sized scratch file costs
+ * a second or more per apply, most of it the same fixed cost again. So:
+ *  - at the item's own size only what depends on it: full copies, and
+ *    one-spot deltas for the delta's fixed cost. Both are measured there, not
+ *    extrapolated, because a full copy's cost grows faster than linearly on
+ *    real disks (write caches fill up): 64 MiB and 256 MiB copies predict a
+ *    1 GiB copy's time 1.5-2.5 x too low on a virtio disk;
+ *  - on a "work" file of at most WORK_MAX bytes what does not depend on the
+ *    item's size: the delta's per-spot, per-byte and per-block costs, and the
+ *    full copy's per-entry cost (envapply reads a full item's entries too:
+ *    validating, spooling and reading the spool again, which made a 26 MiB
+ *    one-run change take 2.7 s to copy instead of 0.7 s);
+ *  - no scratch file is written just to exist: sources are sparse, and the
+ *    scratch target becomes real (allocated, fsynced) zeros by being the
+ *    target of the first full copies, which are measured anyway;
+ *  - every apply is a sample: a pattern's forward apply and the back apply
+ *    that undoes it cost the same work, so both count; points are measured
+ *    in interleaved rounds and keep their fastest sample (see add_point).
+ * The fit weights each point by 1/time (relative error), so the 20 ms and the
+ * 2 s points count alike. */
 #include "config.h"
 #include "calib.h"
 #include "apply.h"
@@ -7,6 +30,7 @@
 #include "stream.h"
 #include "util.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -23,23 +47,35 @@
 
 #define FILL 0xa5 /* the byte every change writes over the zero base */
 #define MAXPTS 64
+#define MAXSAMPLES 8
+#define WORK_MAX (64ull << 20) /* the work file for size-independent costs */
+#define WORK_QUICK (16ull << 20) /* the same with --quick */
+/* At most this many changed bytes per pattern: 2 MiB is 262144 entries,
+ * whose cost (about 1 us each in both paths since envapply checks every
+ * entry's CRC contribution) already stands well above an apply's fixed cost;
+ * 8 MiB made the work file's points take 25 s. */
+#define RUN_MAX (2ull << 20)
 
 /* A change pattern: COUNT runs of LEN bytes, STRIDE bytes apart. */
 struct pattern {
-	const char *what;
 	uint64_t count, len, stride;
 };
 
 struct point {
 	int full;
-	uint64_t spots, bytes, blocks, size;
-	double ns;
+	int at_item; /* measured at the item's size (else on the work file) */
+	uint64_t spots, bytes, blocks, entries, size;
+	double ns; /* the fastest sample */
+	int samples;
 };
 
 struct scratch {
 	char *dir;
-	char *target, *diff_fwd, *diff_back, *src_a, *src_b;
+	char *target, *src_b; /* the scratch target, a source of zeros */
 	uint64_t size, block;
+	uint64_t cur; /* the size of the scratch files in use */
+	int verbose;
+	double t0;
 	struct point pts[MAXPTS];
 	int npts;
 };
@@ -94,9 +130,17 @@ static uint32_t pattern_crc(const struct pattern *p, uint64_t size)
 	return cat(crc, pos, crc_fill(0, size - pos), size - pos);
 }
 
-/* Write the raw diff stream for the pattern (its own inverse, CRCs swapped). */
+/* Entries the stream holds for the pattern: an Area or Data entry carries
+ * the first 8 bytes of a run, a Cont entry each further 8. */
+static uint64_t entries_of(const struct pattern *p)
+{
+	return p->count * ((p->len + 7) / 8);
+}
+
+/* Write the raw diff stream for the pattern (its own inverse, CRCs swapped),
+ * judged DECISION. */
 static int write_diff(const char *path, const struct pattern *p, uint64_t size,
-		      uint32_t base_crc, uint32_t result_crc)
+		      uint32_t base_crc, uint32_t result_crc, uint8_t decision)
 {
 	struct es_out out;
 	struct es_writer w;
@@ -104,13 +148,13 @@ static int write_diff(const char *path, const struct pattern *p, uint64_t size,
 		return -1;
 	es_writer_init(&w, out.fd, path);
 	struct es_sink k = es_writer_sink(&w);
-	struct es_dhdr h = {0, 1, 0, 0};
+	struct es_dhdr h = {decision == ES_FULL ? ES_DF_JUDGED : 0, 1, 0, 0};
 	struct es_ditem it;
 	memset(&it, 0, sizeof it);
 	strcpy(it.name, ES_RAW_NAME);
 	it.presence = ES_IN_BASE | ES_IN_RESULT;
 	it.base_size = it.result_size = size;
-	struct es_dend d = {ES_DELTA, base_crc, result_crc, 0, p->count, p->count * p->len};
+	struct es_dend d = {decision, base_crc, result_crc, 0, p->count, p->count * p->len};
 	int r = k.header(k.arg, &h) < 0 || k.item(k.arg, &it) < 0 ? -1 : 0;
 	struct es_entry e;
 	for (uint64_t i = 0; i < p->count && r == 0; i++) {
@@ -151,28 +195,25 @@ static char *path_in(const char *dir, const char *name)
 	return s;
 }
 
-/* A file of SIZE bytes: zeros, with the pattern's runs set when p is given. */
-static int write_file(const char *path, uint64_t size, const struct pattern *p)
+/* A sparse file of SIZE zero bytes, with the pattern's runs set when p is
+ * given: a source to copy from, read as fast as a source in the page cache,
+ * without writing SIZE bytes to the medium first. */
+static int sparse_file(const char *path, uint64_t size, const struct pattern *p)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		es_errno("%s: cannot create scratch file", path);
 		return -1;
 	}
-	unsigned char *buf = es_calloc(1, ES_CHUNK);
-	int r = 0;
-	for (uint64_t pos = 0; pos < size && r == 0; pos += ES_CHUNK) {
-		size_t n = size - pos < ES_CHUNK ? (size_t)(size - pos) : ES_CHUNK;
-		r = es_write_full(fd, buf, n);
-	}
-	free(buf);
-	unsigned char fill[4096];
+	int r = ftruncate(fd, (off_t)size);
+	unsigned char fill[65536];
 	memset(fill, FILL, sizeof fill);
 	for (uint64_t i = 0; p && i < p->count && r == 0; i++)
 		for (uint64_t done = 0; done < p->len && r == 0; done += sizeof fill) {
 			uint64_t n = p->len - done < sizeof fill ? p->len - done : sizeof fill;
 			r = es_pwrite_full(fd, fill, (size_t)n, i * p->stride + done);
 		}
+	/* durable now, so that writeback does not run during the timed applies */
 	if (r < 0 || fsync(fd) < 0) {
 		es_errno("%s: cannot write scratch file", path);
 		r = -1;
@@ -203,10 +244,12 @@ static int timed_apply(const char *target, const char *diff, const char *source,
 	o.target = target;
 	o.diff = diff;
 	o.source = source;
+	if (interrupted)
+		return -1;
 	double t0 = now_ns();
 	int rc = es_apply(&o);
 	*ns = now_ns() - t0;
-	return rc == ES_OK ? 0 : -1;
+	return rc == ES_OK && !interrupted ? 0 : -1;
 }
 
 /* Distinct blocks of size BLOCK the pattern touches (runs start on multiples
@@ -218,203 +261,299 @@ static uint64_t blocks_of(const struct pattern *p, uint64_t block)
 	return ((p->count - 1) * p->stride + p->len + block - 1) / block;
 }
 
-/* Delta pattern: apply forward and back REPS times, keep the median. */
-static int measure_delta(struct scratch *s, const struct pattern *p, int reps)
-{
-	uint32_t zero = crc_fill(0, s->size), changed = pattern_crc(p, s->size);
-	if (write_diff(s->diff_fwd, p, s->size, zero, changed) < 0 ||
-	    write_diff(s->diff_back, p, s->size, changed, zero) < 0)
-		return -1;
-	double t[16], back;
-	for (int i = 0; i < reps; i++) {
-		if (interrupted || timed_apply(s->target, s->diff_fwd, NULL, &t[i]) < 0 ||
-		    timed_apply(s->target, s->diff_back, NULL, &back) < 0)
-			return -1;
-	}
-	qsort(t, (size_t)reps, sizeof t[0], cmp_double);
-	struct point *pt = &s->pts[s->npts++];
-	pt->full = 0;
-	pt->spots = p->count;
-	pt->bytes = p->count * p->len;
-	pt->blocks = blocks_of(p, s->block);
-	pt->size = s->size;
-	pt->ns = t[reps / 2];
-	return 0;
-}
+/* One point to measure: a pattern applied forward and back (a delta), or
+ * copied in full from a source holding it and back from zeros (a full copy);
+ * both directions do the same work, so every apply is a sample. */
+struct job {
+	int full;
+	struct pattern p;
+	char *fwd, *back, *src;
+	double t[MAXSAMPLES];
+	int n;
+};
 
-/* Full copies of SIZE bytes: to the one-spot file A and back to zeros B. */
-static int measure_full(struct scratch *s, uint64_t size, int reps)
+static void add_point(struct scratch *s, const struct job *j)
 {
-	struct pattern one = {"one spot", 1, 1, 1};
-	uint32_t zero = crc_fill(0, size), changed = pattern_crc(&one, size);
-	if (write_file(s->target, size, NULL) < 0 || write_file(s->src_a, size, &one) < 0 ||
-	    write_file(s->src_b, size, NULL) < 0)
-		return -1;
-	struct pattern fwd = one;
-	if (write_diff(s->diff_fwd, &fwd, size, zero, changed) < 0 ||
-	    write_diff(s->diff_back, &fwd, size, changed, zero) < 0)
-		return -1;
-	/* mark both streams full: re-judge in place with a zero threshold */
-	struct es_judge j;
-	memset(&j, 0, sizeof j);
-	j.policy = ES_P_FIXED;
-	const char *paths[2] = {s->diff_fwd, s->diff_back};
-	for (int k = 0; k < 2; k++) {
-		struct es_reader r;
-		struct es_out out;
-		struct es_writer w;
-		if (es_reader_open(&r, paths[k]) < 0)
-			return -1;
-		if (es_out_open(&out, paths[k], 1) < 0) {
-			es_reader_close(&r);
-			return -1;
-		}
-		es_writer_init(&w, out.fd, out.name);
-		struct es_sink bin = es_writer_sink(&w);
-		j.next = &bin;
-		struct es_sink js = es_judge_sink(&j);
-		int rr = es_reader_run(&r, &js);
-		if (rr == 0)
-			rr = es_out_commit(&out);
-		es_out_abort(&out);
-		es_writer_free(&w);
-		es_reader_close(&r);
-		if (rr < 0)
-			return -1;
-	}
-	double t[16], back;
-	for (int i = 0; i < reps; i++)
-		if (interrupted || timed_apply(s->target, s->diff_fwd, s->src_a, &t[i]) < 0 ||
-		    timed_apply(s->target, s->diff_back, s->src_b, &back) < 0)
-			return -1;
-	qsort(t, (size_t)reps, sizeof t[0], cmp_double);
+	double t[MAXSAMPLES];
+	int n = j->n;
+	memcpy(t, j->t, sizeof t);
+	qsort(t, (size_t)n, sizeof t[0], cmp_double);
 	struct point *pt = &s->pts[s->npts++];
 	memset(pt, 0, sizeof *pt);
-	pt->full = 1;
-	pt->size = size;
-	pt->ns = t[reps / 2];
-	return 0;
+	pt->full = j->full;
+	pt->at_item = s->cur == s->size;
+	pt->spots = j->p.count;
+	pt->bytes = j->p.count * j->p.len;
+	pt->blocks = blocks_of(&j->p, s->block);
+	pt->entries = entries_of(&j->p);
+	pt->size = s->cur;
+	/* the fastest sample: load from elsewhere only ever adds time, and on
+	 * a shared machine a burst can outlast all of a point's samples (256
+	 * MiB copies measured at 1.9 s that take 0.7 s) */
+	pt->ns = t[0];
+	pt->samples = n;
+	if (!s->verbose)
+		return;
+	fprintf(stderr,
+		"%s: calibrate: %s %" PRIu64 " spots, %" PRIu64 " bytes, %" PRIu64
+		" blocks, %" PRIu64 " entries on %.1f MiB: %.1f ms, fastest of",
+		es_program(), j->full ? "full" : "delta", pt->spots, pt->bytes, pt->blocks,
+		pt->entries, (double)s->cur / 1048576, pt->ns / 1e6);
+	for (int i = 0; i < n; i++)
+		fprintf(stderr, " %.1f", t[i] / 1e6);
+	fprintf(stderr, "; %.1f s so far\n", (now_ns() - s->t0) / 1e9);
+}
+
+/* Remove every file in the scratch directory (scratch files, streams, and
+ * the state files envapply keeps beside the scratch target). */
+static void remove_files(struct scratch *s)
+{
+	DIR *d = opendir(s->dir);
+	struct dirent *e;
+	while (d && (e = readdir(d)))
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			unlinkat(dirfd(d), e->d_name, 0);
+	if (d)
+		closedir(d);
+}
+
+static char *job_path(const struct scratch *s, int i, const char *what)
+{
+	char name[32];
+	snprintf(name, sizeof name, "%d.%s", i, what);
+	return path_in(s->dir, name);
+}
+
+/* Measure the jobs on scratch files of SIZE bytes, in ROUNDS rounds of one
+ * forward and one back apply each, the jobs in turn (reversed every other
+ * round), so that a burst of load from elsewhere spoils one sample of many
+ * points rather than every sample of one. The target starts as job 0's
+ * pattern, sparse, when job 0 is a full copy, whose first round then only
+ * copies back: the copy makes the target real, allocated zeros, the base of
+ * every pattern. */
+static int measure(struct scratch *s, uint64_t size, struct job *jobs, int njobs, int rounds)
+{
+	int r = -1;
+	remove_files(s);
+	s->cur = size;
+	uint32_t zero = crc_fill(0, size);
+	if (sparse_file(s->src_b, size, NULL) < 0 ||
+	    sparse_file(s->target, size, jobs[0].full ? &jobs[0].p : NULL) < 0)
+		return -1;
+	for (int i = 0; i < njobs; i++) {
+		struct job *j = &jobs[i];
+		uint8_t how = j->full ? ES_FULL : ES_DELTA;
+		uint32_t changed = pattern_crc(&j->p, size);
+		j->n = 0;
+		j->fwd = job_path(s, i, "fwd");
+		j->back = job_path(s, i, "back");
+		j->src = j->full ? job_path(s, i, "src") : NULL;
+		if (write_diff(j->fwd, &j->p, size, zero, changed, how) < 0 ||
+		    write_diff(j->back, &j->p, size, changed, zero, how) < 0 ||
+		    (j->full && sparse_file(j->src, size, &j->p) < 0))
+			goto out;
+	}
+	for (int round = 0; round < rounds; round++)
+		for (int k = 0; k < njobs; k++) {
+			struct job *j = &jobs[round % 2 ? njobs - 1 - k : k];
+			int skip_fwd = round == 0 && j == &jobs[0] && j->full;
+			if ((!skip_fwd && timed_apply(s->target, j->fwd, j->src, &j->t[j->n++]) < 0) ||
+			    timed_apply(s->target, j->back, j->full ? s->src_b : NULL,
+					&j->t[j->n++]) < 0)
+				goto out;
+		}
+	for (int i = 0; i < njobs; i++)
+		add_point(s, &jobs[i]);
+	r = 0;
+out:
+	for (int i = 0; i < njobs; i++) {
+		free(jobs[i].fwd);
+		free(jobs[i].back);
+		free(jobs[i].src);
+		jobs[i].fwd = jobs[i].back = jobs[i].src = NULL;
+	}
+	return r;
 }
 
 /* ---- fitting ---- */
 
-/* Least squares for y = X b with nonnegative b (columns dropped while any
- * coefficient comes out negative). n unknowns, up to 4. */
-static void fit(double X[][4], const double *y, int m, int n, double *b)
+#define MAXCOL 6
+
+/* Solve the n x n system A x = v (Gauss-Jordan, partial pivoting); -1 when
+ * singular. */
+static int solve(double A[MAXCOL][MAXCOL], double *v, int n, double *x)
 {
-	int active[4] = {1, 1, 1, 1};
-	for (int round = 0; round < n; round++) {
-		double A[4][5];
-		memset(A, 0, sizeof A);
-		for (int i = 0; i < n; i++) {
-			for (int k = 0; k < n; k++)
-				for (int r = 0; r < m; r++)
-					A[i][k] += active[i] && active[k] ? X[r][i] * X[r][k] : 0;
-			for (int r = 0; r < m; r++)
-				A[i][n] += active[i] ? X[r][i] * y[r] : 0;
-			if (!active[i])
-				A[i][i] = 1;
+	for (int c = 0; c < n; c++) {
+		int piv = c;
+		for (int r = c + 1; r < n; r++)
+			if (fabs(A[r][c]) > fabs(A[piv][c]))
+				piv = r;
+		if (fabs(A[piv][c]) < 1e-300)
+			return -1;
+		for (int k = 0; k < n; k++) {
+			double tmp = A[c][k];
+			A[c][k] = A[piv][k];
+			A[piv][k] = tmp;
 		}
-		for (int c = 0; c < n; c++) { /* Gauss-Jordan with partial pivoting */
-			int piv = c;
-			for (int r = c + 1; r < n; r++)
-				if (fabs(A[r][c]) > fabs(A[piv][c]))
-					piv = r;
-			for (int k = 0; k <= n; k++) {
-				double tmp = A[c][k];
-				A[c][k] = A[piv][k];
-				A[piv][k] = tmp;
-			}
-			if (fabs(A[c][c]) < 1e-30)
+		double tv = v[c];
+		v[c] = v[piv];
+		v[piv] = tv;
+		for (int r = 0; r < n; r++) {
+			if (r == c)
 				continue;
-			for (int r = 0; r < n; r++) {
-				if (r == c)
-					continue;
-				double f = A[r][c] / A[c][c];
-				for (int k = c; k <= n; k++)
-					A[r][k] -= f * A[c][k];
-			}
+			double f = A[r][c] / A[c][c];
+			for (int k = c; k < n; k++)
+				A[r][k] -= f * A[c][k];
+			v[r] -= f * v[c];
 		}
-		int neg = -1;
-		for (int i = 0; i < n; i++) {
-			b[i] = active[i] && fabs(A[i][i]) > 1e-30 ? A[i][n] / A[i][i] : 0;
-			if (b[i] < 0 && (neg < 0 || b[i] < b[neg]))
-				neg = i;
-		}
-		if (neg < 0)
-			return;
-		active[neg] = 0;
 	}
 	for (int i = 0; i < n; i++)
-		if (b[i] < 0)
-			b[i] = 0;
+		x[i] = v[i] / A[i][i];
+	return 0;
+}
+
+/* Non-negative least squares for y = X b, each row weighted by 1/y (the
+ * relative error counts, so that the long applies do not drown the short
+ * ones). With at most MAXCOL unknowns every subset of columns is tried: the
+ * best fit among those with all coefficients >= 0 is the exact NNLS
+ * solution. Columns are scaled to unit norm first, for a sane condition. */
+static void fit(double X[][MAXCOL], const double *y, int m, int n, double *b)
+{
+	double scale[MAXCOL], best = INFINITY;
+	for (int k = 0; k < n; k++) {
+		double s = 0;
+		for (int r = 0; r < m; r++)
+			s += X[r][k] / y[r] * X[r][k] / y[r];
+		scale[k] = s > 0 ? sqrt(s) : 1;
+		b[k] = 0;
+	}
+	for (unsigned set = 1; set < 1u << n; set++) {
+		int idx[MAXCOL], p = 0;
+		for (int k = 0; k < n; k++)
+			if (set & 1u << k)
+				idx[p++] = k;
+		double A[MAXCOL][MAXCOL] = {{0}}, v[MAXCOL] = {0}, x[MAXCOL];
+		for (int r = 0; r < m; r++) {
+			double w = 1 / y[r];
+			for (int i = 0; i < p; i++) {
+				double xi = X[r][idx[i]] * w / scale[idx[i]];
+				v[i] += xi; /* y[r] * w == 1 */
+				for (int k = 0; k < p; k++)
+					A[i][k] += xi * X[r][idx[k]] * w / scale[idx[k]];
+			}
+		}
+		if (solve(A, v, p, x) < 0)
+			continue;
+		int ok = 1;
+		for (int i = 0; i < p; i++)
+			ok &= x[i] >= 0;
+		if (!ok)
+			continue;
+		double res = 0;
+		for (int r = 0; r < m; r++) {
+			double pred = 0;
+			for (int i = 0; i < p; i++)
+				pred += X[r][idx[i]] * x[i] / scale[idx[i]];
+			res += (pred / y[r] - 1) * (pred / y[r] - 1);
+		}
+		if (res < best) {
+			best = res;
+			for (int k = 0; k < n; k++)
+				b[k] = 0;
+			for (int i = 0; i < p; i++)
+				b[idx[i]] = x[i] / scale[idx[i]];
+		}
+	}
 }
 
 static void fit_model(const struct scratch *s, struct es_calib *c)
 {
-	double X[MAXPTS][4] = {{0}}, y[MAXPTS] = {0}, b[4] = {0};
+	double X[MAXPTS][MAXCOL] = {{0}}, y[MAXPTS] = {0}, b[MAXCOL] = {0};
 	int m = 0;
-	for (int i = 0; i < s->npts; i++)
-		if (!s->pts[i].full) {
-			X[m][0] = 1;
-			X[m][1] = (double)s->pts[i].spots;
-			X[m][2] = (double)s->pts[i].bytes;
-			X[m][3] = (double)s->pts[i].blocks;
-			y[m++] = s->pts[i].ns;
-		}
-	fit(X, y, m, 4, b);
+	/* delta: a fixed cost at the item's size and one on the work file (the
+	 * whole-target CRC reads make it grow with the size), shared per-spot,
+	 * per-byte and per-block costs */
+	for (int i = 0; i < s->npts; i++) {
+		const struct point *p = &s->pts[i];
+		if (p->full)
+			continue;
+		memset(X[m], 0, sizeof X[m]);
+		X[m][0] = p->at_item;
+		X[m][1] = !p->at_item;
+		X[m][2] = (double)p->spots;
+		X[m][3] = (double)p->bytes;
+		X[m][4] = (double)p->blocks;
+		y[m++] = p->ns;
+	}
+	fit(X, y, m, 5, b);
 	c->delta_fixed = b[0];
-	c->per_spot = b[1];
-	c->per_byte = b[2];
-	c->per_block = b[3];
+	c->per_spot = b[2];
+	c->per_byte = b[3];
+	c->per_block = b[4];
+	/* full: a cost per size measured, and a shared cost per entry */
+	uint64_t other = 0;
 	m = 0;
-	for (int i = 0; i < s->npts; i++)
-		if (s->pts[i].full) {
-			X[m][0] = 1;
-			X[m][1] = (double)s->pts[i].size;
-			y[m++] = s->pts[i].ns;
-		}
-	fit(X, y, m, 2, b);
-	c->full_fixed = b[0];
-	c->full_per_byte = b[1];
+	for (int i = 0; i < s->npts; i++) {
+		const struct point *p = &s->pts[i];
+		if (!p->full)
+			continue;
+		if (!p->at_item)
+			other = p->size;
+		memset(X[m], 0, sizeof X[m]);
+		X[m][0] = p->at_item;
+		X[m][1] = !p->at_item;
+		X[m][2] = (double)p->entries;
+		y[m++] = p->ns;
+	}
+	fit(X, y, m, 3, b);
+	/* The line through both sizes' costs, exact at the item's size; when
+	 * the cost grows faster than the size (a negative intercept), the line
+	 * through the origin and the item's size instead. */
+	double at = b[0], slope = other ? (b[0] - b[1]) / ((double)s->size - (double)other) : 0;
+	if (slope < 0)
+		slope = 0;
+	if (at - slope * (double)s->size < 0)
+		slope = at / (double)s->size;
+	c->full_per_byte = slope;
+	c->full_fixed = at - slope * (double)s->size;
+	c->full_per_entry = b[2];
 }
 
 void es_calib_crossover(const struct es_calib *c, uint64_t size, FILE *f)
 {
 	double full = c->full_fixed + c->full_per_byte * (double)size;
-	double scattered = c->per_spot + c->per_byte + c->per_block;
-	double runs = c->per_spot + c->per_byte * (double)c->block_size + c->per_block;
-	double room = full - c->delta_fixed;
+	double B = (double)c->block_size;
+	/* what one more spot adds to each side: a scattered byte is one entry;
+	 * a block-long run is B/8 entries, which a full copy reads too */
+	double scattered = c->per_spot + c->per_byte + c->per_block - c->full_per_entry;
+	double runs = c->per_spot + c->per_byte * B + c->per_block -
+		      c->full_per_entry * ceil(B / 8);
+	double room = full + c->full_per_entry - c->delta_fixed;
 	fprintf(f, "for a %.1f MiB item (full copy %.1f ms), delta is faster below ",
 		(double)size / 1048576, full / 1e6);
 	if (room <= 0) {
 		fprintf(f, "any change: a delta's fixed cost alone exceeds a full copy\n");
 		return;
 	}
-	fprintf(f, "%.0f scattered spots, or %.1f MiB changed in %" PRIu64 "-byte runs\n",
-		scattered > 0 ? room / scattered : INFINITY,
-		runs > 0 ? room / runs * (double)c->block_size / 1048576 : INFINITY,
-		c->block_size);
+	if (scattered > 0)
+		fprintf(f, "%.0f scattered spots", room / scattered);
+	else
+		fprintf(f, "any number of scattered spots");
+	if (runs > 0)
+		fprintf(f, ", or %.1f MiB changed in %" PRIu64 "-byte runs\n",
+			room / runs * B / 1048576, c->block_size);
+	else
+		fprintf(f, ", and for any amount changed in %" PRIu64 "-byte runs\n", c->block_size);
 }
 
 /* ---- the whole calibration ---- */
 
 static void cleanup(struct scratch *s)
 {
-	const char *names[] = {"t", "d.fwd", "d.back", "a", "b", ".t.envsync-journal",
-			       ".t.envsync-journal.new", ".t.envsync-last",
-			       ".t.envsync-lock", ".t.envsync-prev", ".t.envsync-new"};
-	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-		char *p = path_in(s->dir, names[i]);
-		unlink(p);
-		free(p);
-	}
+	remove_files(s);
 	rmdir(s->dir);
 	free(s->dir);
 	free(s->target);
-	free(s->diff_fwd);
-	free(s->diff_back);
-	free(s->src_a);
 	free(s->src_b);
 }
 
@@ -449,37 +588,57 @@ static int setup(struct scratch *s, const struct es_calib_opts *o)
 	s->dir = strdup(tmpl);
 	s->block = vfs.f_bsize ? vfs.f_bsize : 4096;
 	s->target = path_in(s->dir, "t");
-	s->diff_fwd = path_in(s->dir, "d.fwd");
-	s->diff_back = path_in(s->dir, "d.back");
-	s->src_a = path_in(s->dir, "a");
-	s->src_b = path_in(s->dir, "b");
+	s->src_b = path_in(s->dir, "zeros");
+	s->verbose = o->verbose;
+	s->t0 = now_ns();
 	return 0;
+}
+
+/* The size-independent costs, on scratch files of W bytes; when W is the
+ * item's size, its full copies and one-spot delta are among them. */
+static int work_points(struct scratch *s, uint64_t W, int quick, int rounds)
+{
+	struct job jobs[MAXPTS];
+	int n = 0;
+	uint64_t B = s->block;
+	memset(jobs, 0, sizeof jobs);
+	/* a full copy, and one whose stream carries a long run: the cost per
+	 * entry */
+	uint64_t rl = W / 2 < RUN_MAX ? W / 2 : RUN_MAX;
+	jobs[n++] = (struct job){1, {1, 1, W}, NULL, NULL, NULL, {0}, 0};
+	jobs[n++] = (struct job){1, {1, rl ? rl : 1, W}, NULL, NULL, NULL, {0}, 0};
+	static const uint64_t counts[] = {1, 16, 256, 4096, 16384};
+	int nc = quick ? 4 : 5;
+	for (int i = 0; i < nc; i++) {
+		uint64_t k = counts[i];
+		struct pattern scattered = {k, 1, B}; /* one byte per block */
+		struct pattern packed = {k, 1, 2};    /* one byte in two */
+		struct pattern pages = {k, B, 2 * B}; /* every other block, whole */
+		if (k * B <= W)
+			jobs[n++] = (struct job){0, scattered, NULL, NULL, NULL, {0}, 0};
+		if (2 * k <= W && k >= 16)
+			jobs[n++] = (struct job){0, packed, NULL, NULL, NULL, {0}, 0};
+		if (2 * k * B <= W && k * B <= RUN_MAX)
+			jobs[n++] = (struct job){0, pages, NULL, NULL, NULL, {0}, 0};
+	}
+	uint64_t dl = W / 8 < RUN_MAX ? W / 8 : RUN_MAX;
+	jobs[n++] = (struct job){0, {1, dl ? dl : 1, W}, NULL, NULL, NULL, {0}, 0};
+	return measure(s, W, jobs, n, rounds);
 }
 
 static int run_points(struct scratch *s, int quick)
 {
-	int reps = quick ? 1 : 3;
-	uint64_t S = s->size, B = s->block;
-	if (measure_full(s, S, reps) < 0 || measure_full(s, S / 4 ? S / 4 : 1, reps) < 0)
-		return -1;
-	if (write_file(s->target, S, NULL) < 0) /* the delta base: zeros */
-		return -1;
-	static const uint64_t counts[] = {1, 16, 256, 4096, 65536};
-	int nc = quick ? 4 : 5;
-	for (int i = 0; i < nc; i++) {
-		uint64_t k = counts[i];
-		struct pattern scattered = {"1 byte per block", k, 1, B};
-		struct pattern packed = {"1 byte in 2", k, 1, 2};
-		struct pattern pages = {"whole blocks", k, B, 2 * B};
-		if (k * B <= S && measure_delta(s, &scattered, reps) < 0)
-			return -1;
-		if (2 * k <= S && k >= 16 && measure_delta(s, &packed, reps) < 0)
-			return -1;
-		if (2 * k * B <= S && k <= 4096 && measure_delta(s, &pages, reps) < 0)
-			return -1;
-	}
-	struct pattern run = {"one run", 1, S / 8 ? S / 8 : 1, S};
-	return measure_delta(s, &run, reps);
+	uint64_t S = s->size, W = quick ? WORK_QUICK : WORK_MAX;
+	int rounds = quick ? 1 : 2;
+	struct job at_size[2] = {{1, {1, 1, S}, NULL, NULL, NULL, {0}, 0},
+				 {0, {1, 1, S}, NULL, NULL, NULL, {0}, 0}};
+	if (S > W) /* at the item's size: full copies, one-spot deltas */
+		return measure(s, S, at_size, 2, rounds) < 0 ? -1 : work_points(s, W, quick, rounds);
+	/* small: full copies of a quarter too, for the cost per byte */
+	struct job quarter = {1, {1, 1, S / 4 ? S / 4 : 1}, NULL, NULL, NULL, {0}, 0};
+	return measure(s, S / 4 ? S / 4 : 1, &quarter, 1, rounds) < 0
+		       ? -1
+		       : work_points(s, S, quick, rounds);
 }
 
 static int write_calfile(const struct scratch *s, const struct es_calib *c,
@@ -499,12 +658,14 @@ static int write_calfile(const struct scratch *s, const struct es_calib *c,
 	strftime(date, sizeof date, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
 	es_calib_write(c, f, o->target);
 	fprintf(f, "date %s\n", date);
-	fprintf(f, "# measured points: kind spots bytes blocks size ns (median)\n");
+	fprintf(f, "# measured points: kind spots bytes blocks entries size ns (fastest)\n");
 	for (int i = 0; i < s->npts; i++) {
 		const struct point *p = &s->pts[i];
-		fprintf(f, "point %s %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %.0f\n",
-			p->full ? "full" : "delta", p->spots, p->bytes, p->blocks, p->size,
-			p->ns);
+		fprintf(f,
+			"point %s %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
+			" %.0f\n",
+			p->full ? "full" : "delta", p->spots, p->bytes, p->blocks, p->entries,
+			p->size, p->ns);
 	}
 	int r = fclose(f) == 0 ? 0 : -1;
 	if (r < 0)
@@ -543,6 +704,8 @@ int es_calibrate(const struct es_calib_opts *o)
 	sigaction(SIGTERM, &old_term, NULL);
 	if (r < 0)
 		return ES_TROUBLE;
+	if (o->verbose)
+		fprintf(stderr, "%s: calibrate: %.1f s\n", es_program(), (now_ns() - s.t0) / 1e9);
 	es_calib_crossover(&c, c.item_size, stderr);
 	return ES_OK;
 }

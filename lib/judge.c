@@ -33,14 +33,16 @@ struct calkey {
 	const char *name;
 	size_t off;
 	int integer;
+	int optional; /* added after version 1 went out: older files lack it */
 };
 
-#define K(n, f, i) {n, offsetof(struct es_calib, f), i}
+#define K(n, f, i) {n, offsetof(struct es_calib, f), i, 0}
 static const struct calkey calkeys[] = {
 	K("block_size", block_size, 1),   K("item_size", item_size, 1),
 	K("delta_fixed_ns", delta_fixed, 0), K("delta_per_spot_ns", per_spot, 0),
 	K("delta_per_byte_ns", per_byte, 0), K("delta_per_block_ns", per_block, 0),
 	K("full_fixed_ns", full_fixed, 0), K("full_per_byte_ns", full_per_byte, 0),
+	{"full_per_entry_ns", offsetof(struct es_calib, full_per_entry), 0, 1},
 };
 #define NKEYS (sizeof calkeys / sizeof calkeys[0])
 
@@ -132,7 +134,7 @@ int es_calib_load(struct es_calib *c, const char *path)
 		return -1;
 	}
 	for (unsigned i = 0; i < NKEYS; i++)
-		if (!(seen & 1u << i)) {
+		if (!(seen & 1u << i) && !calkeys[i].optional) {
 			es_err("%s: missing key '%s'", path, calkeys[i].name);
 			return -1;
 		}
@@ -178,7 +180,10 @@ static uint8_t decide(struct es_judge *j, const struct es_ditem *it, const struc
 				it->name, size, c->item_size);
 		double delta = c->delta_fixed + c->per_spot * (double)d->spots +
 			       c->per_byte * (double)d->bytes + c->per_block * (double)j->blocks;
-		double full = c->full_fixed + c->full_per_byte * (double)size;
+		/* a full copy reads the item's entries too (validated, spooled,
+		 * read again), which costs seconds for millions of entries */
+		double full = c->full_fixed + c->full_per_byte * (double)size +
+			      c->full_per_entry * (double)d->entries;
 		if (j->verbose)
 			fprintf(j->verbose,
 				"%s: %" PRIu64 " spots, %" PRIu64 " bytes, %" PRIu64

@@ -15,6 +15,7 @@ struct es_calib {
 	uint64_t block_size, item_size;
 	double delta_fixed, per_spot, per_byte, per_block;
 	double full_fixed, full_per_byte;
+	double full_per_entry; /* optional in the file: 0 when absent */
 };
 
 enum es_policy { ES_P_RATIO, ES_P_FIXED, ES_P_CALIB };
