@@ -1,7 +1,9 @@
 /* crashshim.c: an LD_PRELOAD shim for the crash tests: counts the calls that
  * change files (write, pwrite, fsync, fdatasync, rename, ftruncate, link,
  * unlink) and kills the process with SIGKILL at call number CRASH_AT, before
- * the call takes effect. With CRASH_COUNT=FILE it writes the total at exit.
+ * the call takes effect. With CRASH_SIG=N it sends signal N instead and lets
+ * the call go on (an interrupt at a known point, not at a guessed time).
+ * With CRASH_COUNT=FILE it writes the total at exit.
  * Test-only: the shipped binaries carry no hooks. */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -13,12 +15,16 @@
 #include <unistd.h>
 
 static long calls, crash_at = -1;
+static int crash_sig = SIGKILL;
 
 __attribute__((constructor)) static void init(void)
 {
 	const char *s = getenv("CRASH_AT");
 	if (s)
 		crash_at = atol(s);
+	s = getenv("CRASH_SIG");
+	if (s)
+		crash_sig = atoi(s);
 }
 
 __attribute__((destructor)) static void fini(void)
@@ -39,7 +45,7 @@ __attribute__((destructor)) static void fini(void)
 static void tick(void)
 {
 	if (++calls == crash_at)
-		kill(getpid(), SIGKILL);
+		kill(getpid(), crash_sig);
 }
 
 #define WRAP(ret, name, params, args)                                   \
