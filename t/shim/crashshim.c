@@ -3,7 +3,8 @@
  * unlink) and kills the process with SIGKILL at call number CRASH_AT, before
  * the call takes effect. With CRASH_COUNT=FILE it writes the total at exit.
  * Test-only: the shipped binaries carry no hooks. */
-#define _GNU_SOURCE
+/* a feature-test macro (for RTLD_NEXT), reserved for exactly this use */
+#define _GNU_SOURCE /* NOLINT(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp) */
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -18,7 +19,7 @@ __attribute__((constructor)) static void init(void)
 {
 	const char *s = getenv("CRASH_AT");
 	if (s)
-		crash_at = atol(s);
+		crash_at = strtol(s, NULL, 10);
 }
 
 __attribute__((destructor)) static void fini(void)
@@ -42,6 +43,8 @@ static void tick(void)
 		kill(getpid(), SIGKILL);
 }
 
+/* params and args are parenthesised lists: they cannot take more parentheses */
+/* NOLINTBEGIN(bugprone-macro-parentheses) */
 #define WRAP(ret, name, params, args)                                   \
 	ret name params                                                 \
 	{                                                               \
@@ -51,6 +54,7 @@ static void tick(void)
 		tick();                                                 \
 		return real args;                                       \
 	}
+/* NOLINTEND(bugprone-macro-parentheses) */
 
 WRAP(ssize_t, write, (int fd, const void *b, size_t n), (fd, b, n))
 WRAP(ssize_t, pwrite, (int fd, const void *b, size_t n, off_t o), (fd, b, n, o))
