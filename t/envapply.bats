@@ -23,7 +23,7 @@ expect_text() { # NAME TEXT
 state_files() { # TARGET [DIR]
 	local dir=${2:-$(dirname "$1")} name
 	name=$(basename "$1" | sed 's/[.[\*^$]/\\&/g')
-	(cd "$dir" && ls -A | grep -E "^\.$name(\.[0-9a-f]{8})?\.envsync-" || true)
+	(cd "$dir" && { ls -A | grep -E "^\.$name(\.[0-9a-f]{8})?\.envsync-" || true; })
 }
 
 # No apply in flight or half built: no journal, no new file.

@@ -38,6 +38,7 @@ ra() { # ACTION
 flipbyte() { # FILE OFFSET
 	local b
 	b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+	# shellcheck disable=SC2059 # the format is a computed octal escape: one byte
 	printf "\\$(printf %o $((255 - b)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
 }
 
