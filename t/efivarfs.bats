@@ -259,7 +259,6 @@ state_files() { # DIR
 	[[ "$stderr" == "envapply: std: no previous apply to roll back ("* ]]
 }
 
-# shellcheck disable=SC2030 # its run sets this test's own status, nobody else's
 @test "each variable is written by one write() of its attributes and data" {
 	command -v strace >/dev/null || skip "no strace"
 	make_dirs
@@ -292,8 +291,7 @@ crash_every() {
 		rm -rf target .target.envsync-*
 		cp -a std.orig target
 		run env CRASH_AT=$i LD_PRELOAD="$SHIM" envapply "$@" target "$diff"
-		# shellcheck disable=SC2031 # status is set by the run just above, in this shell
-		[ "$status" -eq 137 ] || { echo "call $i: status $status, not killed"; return 1; }
+				[ "$status" -eq 137 ] || { echo "call $i: status $status, not killed"; return 1; }
 		for f in target/*; do
 			f=${f#target/}
 			cmp -s "target/$f" "std.orig/$f" || cmp -s "target/$f" "act/$f" ||

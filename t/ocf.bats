@@ -253,6 +253,7 @@ flipbyte() { # FILE OFFSET
 fake_attrd() {
 	mkdir -p fakebin
 	ATTRD_LOG=$PWD/attrd.log
+	# shellcheck disable=SC2016 # $* and $ATTRD_STATUS are the fake's own, expanded when it runs
 	printf '#!/bin/sh\nprintf "%%s\\n" "$*" >> "%s"\nexit ${ATTRD_STATUS:-0}\n' "$ATTRD_LOG" > fakebin/attrd_updater
 	chmod +x fakebin/attrd_updater
 	export PATH=$PWD/fakebin:$PATH
