@@ -185,7 +185,7 @@ fingerprint() { # STAGING
 	staged_ok stg target.env active.env
 	rec=$(ls state/.target.env.*.envsync-verified)
 	grep -q "^envsync-verified 1 .* ino=$(stat -c %i target.env) " "$rec"
-	! grep -q 'user.warn' "$LOG"
+	run ! grep -q 'user.warn' "$LOG"
 	# the apply at failover then uses the record, and lands at the image
 	envjudge stg/staged.envd | envapply -J state -s stg/staged.env target.env
 	cmp target.env active.env
