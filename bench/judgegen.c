@@ -37,19 +37,19 @@ static unsigned char nonzero(void)
 	return (unsigned char)(1 + below(255));
 }
 
-static void fail(const char *what, const char *name, int e)
+__attribute__((noreturn)) static void fail(const char *what, const char *name, int e)
 {
 	fprintf(stderr, "judgegen: %s%s%s%s%s\n", name ? name : "", name ? ": " : "", what,
 		e ? ": " : "", e ? strerror(e) : "");
 	exit(2);
 }
 
-static void die(const char *what, const char *name)
+__attribute__((noreturn)) static void die(const char *what, const char *name)
 {
 	fail(what, name, 0);
 }
 
-static void die_sys(const char *what, const char *name)
+__attribute__((noreturn)) static void die_sys(const char *what, const char *name)
 {
 	fail(what, name, errno ? errno : EIO);
 }
@@ -113,6 +113,7 @@ int main(int argc, char **argv)
 			memcpy(b + i, &r, 8);
 		}
 		write_out(argv[4], b, n);
+		free(b);
 		return 0;
 	}
 	if (argc != 6 || strcmp(argv[1], "change") != 0) {
@@ -163,8 +164,10 @@ int main(int argc, char **argv)
 		*colon = 0;
 		uint64_t len = parse_u64(pat + 5);
 		double p = parse_frac(colon + 1);
+		if (len == 0) /* checked before it divides */
+			die("runs do not fit", argv[2]);
 		uint64_t slots = n / len, k = (uint64_t)(p * (double)n) / len;
-		if (len == 0 || k > slots)
+		if (k > slots)
 			die("runs do not fit", argv[2]);
 		k = k ? k : 1;
 		for (uint64_t done = 0; done < k;) {
@@ -184,6 +187,8 @@ int main(int argc, char **argv)
 			spots += i == 0 || !mark[i - 1];
 		}
 	write_out(argv[5], b, n);
+	free(mark);
+	free(b);
 	printf("%llu %llu\n", (unsigned long long)bytes, (unsigned long long)spots);
 	return 0;
 }

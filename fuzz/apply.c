@@ -293,7 +293,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *d, size_t n)
 	if (n < 1)
 		return 0;
 	unsigned mode = d[0];
-	int image = mode & 1;
+	int image = (mode & 1) != 0;
 	unsigned char *m = malloc(n);
 	size_t len = n - 1;
 	memcpy(m, d + 1, len);

@@ -140,13 +140,13 @@ static int check_linear(struct plan *p)
 static int load_plan(struct plan *p, const char *diff)
 {
 	memset(p, 0, sizeof *p);
-	p->dname = diff && strcmp(diff, "-") ? diff : "(stdin)";
+	p->dname = diff && strcmp(diff, "-") != 0 ? diff : "(stdin)";
 	p->linear = 1;
 	struct es_sink collect = {p, c_header, c_item, c_entry, c_end, NULL};
 	p->spool = es_spool_stream(diff, &collect);
 	if (p->spool < 0)
 		return -1;
-	int fb = p->h.flags & ES_DF_BASE_REV, fr = p->h.flags & ES_DF_RESULT_REV;
+	int fb = (p->h.flags & ES_DF_BASE_REV) != 0, fr = (p->h.flags & ES_DF_RESULT_REV) != 0;
 	if (!fb != !fr) {
 		es_err("%s: base and result must both be images or both be raw", p->dname);
 		return -1;
@@ -269,6 +269,9 @@ static int src_index(const struct es_env *src, const struct pitem *pi)
 static int open_source(const struct plan *p, const char *source, struct es_env *src,
 		       int dry_run)
 {
+	/* defined even when no source is opened (returns 0), so nothing reads
+	 * garbage from it; only a return of 1 means it must be closed */
+	memset(src, 0, sizeof *src);
 	int needed = 0;
 	for (uint32_t i = 0; i < p->n; i++)
 		needed |= is_full(&p->items[i]);
@@ -572,6 +575,8 @@ static int build_items(struct plan *p, const struct es_tpaths *tp, int fd,
 	for (uint32_t i = 0; i < p->n; i++)
 		nres += (p->items[i].it.presence & ES_IN_RESULT) != 0;
 	struct es_item *items = es_calloc(nres, sizeof *items);
+	/* an array of pointers: sizeof *byres is a pointer's size, as meant */
+	/* NOLINTNEXTLINE(bugprone-sizeof-expression) */
 	struct pitem **byres = es_calloc(nres, sizeof *byres);
 	int rc = -1;
 	for (uint32_t i = 0; i < p->n; i++) {

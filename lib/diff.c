@@ -19,7 +19,9 @@
 
 struct differ {
 	struct es_sink *sink;
-	struct es_ditem *it;
+	/* the item being diffed: kept here, not on diff_item's stack, so that no
+	 * pointer to it outlives the call (it used to be a dangling d->it) */
+	struct es_ditem it;
 	struct es_dend end;
 	unsigned char *run;  /* XOR bytes of the run being built */
 	uint64_t run_off;
@@ -37,7 +39,7 @@ static int emit_entry(struct differ *d, uint8_t flag, uint32_t size, uint64_t of
 	memset(e.data, 0, 8);
 	memcpy(e.data, data, n);
 	d->end.entries++;
-	return d->sink->entry ? d->sink->entry(d->sink->arg, d->it, &e) : 0;
+	return d->sink->entry ? d->sink->entry(d->sink->arg, &d->it, &e) : 0;
 }
 
 /* Emit the buffered run as one Data entry, or an Area and its Conts. */
@@ -215,22 +217,21 @@ static int check_crc(struct es_env *env, int idx, uint32_t crc)
 static int diff_item(struct differ *d, struct es_env *base, int bi,
 		     struct es_env *result, int ri, unsigned char *a, unsigned char *b)
 {
-	struct es_ditem it;
-	memset(&it, 0, sizeof it);
+	struct es_ditem *it = &d->it;
+	memset(it, 0, sizeof *it);
 	const struct es_item *src = ri >= 0 ? &result->items[ri] : &base->items[bi];
-	strcpy(it.name, src->name);
-	it.presence = (bi >= 0 ? ES_IN_BASE : 0) | (ri >= 0 ? ES_IN_RESULT : 0);
-	it.base_index = bi >= 0 ? (uint32_t)bi : ES_NO_INDEX;
-	it.result_index = ri >= 0 ? (uint32_t)ri : ES_NO_INDEX;
-	it.base_size = bi >= 0 ? base->items[bi].size : 0;
-	it.result_size = ri >= 0 ? result->items[ri].size : 0;
-	d->it = &it;
+	strcpy(it->name, src->name);
+	it->presence = (bi >= 0 ? ES_IN_BASE : 0) | (ri >= 0 ? ES_IN_RESULT : 0);
+	it->base_index = bi >= 0 ? (uint32_t)bi : ES_NO_INDEX;
+	it->result_index = ri >= 0 ? (uint32_t)ri : ES_NO_INDEX;
+	it->base_size = bi >= 0 ? base->items[bi].size : 0;
+	it->result_size = ri >= 0 ? result->items[ri].size : 0;
 	memset(&d->end, 0, sizeof d->end);
 	d->run_len = 0;
 	d->last_end = 0;
-	if (d->sink->item && d->sink->item(d->sink->arg, &it) < 0)
+	if (d->sink->item && d->sink->item(d->sink->arg, it) < 0)
 		return -1;
-	uint64_t total = it.base_size > it.result_size ? it.base_size : it.result_size;
+	uint64_t total = it->base_size > it->result_size ? it->base_size : it->result_size;
 	uint32_t ca = (uint32_t)crc32(0, NULL, 0), cb = ca;
 	for (uint64_t pos = 0; pos < total; pos += DCHUNK) {
 		size_t n = total - pos < DCHUNK ? (size_t)(total - pos) : DCHUNK;
@@ -247,7 +248,7 @@ static int diff_item(struct differ *d, struct es_env *base, int bi,
 		return -1;
 	d->end.base_crc = bi >= 0 ? ca : 0;
 	d->end.result_crc = ri >= 0 ? cb : 0;
-	return d->sink->end ? d->sink->end(d->sink->arg, &it, &d->end) : 0;
+	return d->sink->end ? d->sink->end(d->sink->arg, it, &d->end) : 0;
 }
 
 /* Both inputs are read front to back, once: let the kernel read ahead further

@@ -100,7 +100,7 @@ static int same_as_prev(struct es_source *srcs, uint32_t n, struct es_env *prev)
 		return 0;
 	for (uint32_t i = 0; i < n; i++) {
 		const struct es_item *p = &prev->items[i], *s = &srcs[i].item;
-		if (strcmp(p->name, s->name) || p->size != s->size || p->crc != s->crc)
+		if (strcmp(p->name, s->name) != 0 || p->size != s->size || p->crc != s->crc)
 			return 0;
 	}
 	/* equal CRCs are not proof: compare the bytes */

@@ -132,7 +132,7 @@ static int list_dir(const char *dir, struct names *nm)
 	struct dirent *e;
 	int rc = 0;
 	while (rc == 0 && (errno = 0, e = readdir(d)) != NULL)
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
 			rc = names_add(nm, dir, e->d_name);
 	if (rc == 0 && errno) {
 		es_errno("%s: cannot read directory", dir);
@@ -223,6 +223,8 @@ static struct evar *ev_find(const struct evset *s, const char *name)
 	struct evar key;
 	if (strlen(name) > ES_NAME_MAX || s->n == 0)
 		return NULL;
+	/* cmp_evar reads only the name, but no field is left undefined */
+	memset(&key, 0, sizeof key);
 	strcpy(key.name, name);
 	return bsearch(&key, s->v, s->n, sizeof *s->v, cmp_evar);
 }
@@ -317,7 +319,7 @@ static int scan_dir(const char *dir, struct scan *sc)
 	int r = 1;
 	for (uint32_t i = 0; i < sc->nm.n && r > 0; i++) {
 		char *path = var_path(dir, sc->nm.v[i], 0);
-		size_t n;
+		size_t n = 0; /* read_var sets it only when it returns 1 */
 		r = read_var(path, buf, ES_EFIVAR_MAX, &n);
 		free(path);
 		sc->size[i] = r == 2 ? NOT_REG : n;
@@ -756,7 +758,7 @@ static int ejr_open(struct ejr *j, const char *path)
 		return -1;
 	if (ejr_read(j, h, sizeof h, "its header") < 0)
 		goto bad;
-	if (memcmp(h, EJ_MAGIC, 8) || get16(h + 8) != 1 || get16(h + 10) ||
+	if (memcmp(h, EJ_MAGIC, 8) != 0 || get16(h + 8) != 1 || get16(h + 10) ||
 	    !es_allzero(h + 32, EJ_HDR - 32)) {
 		es_err("%s: byte 0: not an envsync efivarfs journal", path);
 		goto bad;
@@ -782,7 +784,7 @@ static int ejr_tail(struct ejr *j)
 	uint32_t crc = j->crc;
 	if (ejr_read(j, t + 20, 4, "its tail") < 0)
 		return -1;
-	if (memcmp(t, "JEND", 4) || get64(t + 8) != j->n || get32(t + 20) != crc) {
+	if (memcmp(t, "JEND", 4) != 0 || get64(t + 8) != j->n || get32(t + 20) != crc) {
 		es_err("%s: byte %" PRIu64 ": journal tail, record count or CRC32 mismatch",
 		       j->in.name, j->in.pos);
 		return -1;
@@ -1021,7 +1023,7 @@ static int load_plan(struct eplan *p, const char *diff, const char *target)
 {
 	memset(p, 0, sizeof *p);
 	p->spool = -1;
-	p->dname = diff && strcmp(diff, "-") ? diff : "(stdin)";
+	p->dname = diff && strcmp(diff, "-") != 0 ? diff : "(stdin)";
 	if (spool_stream(p, diff) < 0)
 		return -1;
 	if ((p->h.flags & (ES_DF_BASE_REV | ES_DF_RESULT_REV)) !=
@@ -1335,7 +1337,6 @@ static int rollback(const struct es_tpaths *tp, const struct efidir *d, const ch
 {
 	struct evset s;
 	struct scan sc;
-	char why[600];
 	if (access(tp->last, F_OK) != 0) {
 		es_err("%s: no previous apply to roll back (%s)", target, tp->last);
 		return ES_TROUBLE;
@@ -1344,6 +1345,7 @@ static int rollback(const struct es_tpaths *tp, const struct efidir *d, const ch
 		return ES_TROUBLE;
 	int rc = scan_dir(d->path, &sc) < 0 ? ES_TROUBLE : ES_OK;
 	if (rc == ES_OK) {
+		char why[600];
 		if (differences(&sc, &s, 1, why, sizeof why)) {
 			es_err("%s: not at the last apply's result, refusing to roll back: %s",
 			       target, why);

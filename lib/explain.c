@@ -133,13 +133,15 @@ static int live_cmp(const void *a, const void *b)
 /* The current record of every variable, sorted by name and GUID. */
 static const struct es_uefi_var **live_list(const struct es_uefi_store *st, uint32_t *n)
 {
+	/* l is an array of pointers: sizeof *l is a pointer's size, as meant */
+	/* NOLINTNEXTLINE(bugprone-sizeof-expression) */
 	const struct es_uefi_var **l = es_calloc(st->nvars, sizeof *l);
 	uint32_t k = 0;
 	for (uint32_t i = 0; i < st->nvars; i++)
 		if (es_uefi_live(st->vars[i].state))
 			l[k++] = &st->vars[i];
 	if (k)
-		qsort(l, k, sizeof *l, live_cmp);
+		qsort(l, k, sizeof *l, live_cmp); /* NOLINT(bugprone-sizeof-expression): as above */
 	uint32_t m = 0;
 	for (uint32_t i = 0; i < k; i++)
 		if (m == 0 || var_key_cmp(l[m - 1], l[i]) != 0)
@@ -204,10 +206,11 @@ static void put_state_change(struct uefi_cmp *c, const struct es_uefi_var *x,
 static void put_summary(FILE *out, const struct es_uefi_store *st,
 			const struct es_uefi_var *v)
 {
-	char attrs[80], t[48];
+	char attrs[80];
 	es_uefi_attr_str(v->attrs, attrs, sizeof attrs);
 	fprintf(out, "%s, %" PRIu32 " byte%s", attrs, v->data_size, v->data_size == 1 ? "" : "s");
 	if (st->auth && !es_allzero(v->time, 16)) {
+		char t[48];
 		es_uefi_time_str(v->time, t, sizeof t);
 		fprintf(out, ", time %s", t);
 	}
@@ -280,8 +283,8 @@ static void put_data_change(FILE *out, const struct es_uefi_var *x,
 static void put_auth_change(FILE *out, const struct es_uefi_var *x,
 			    const struct es_uefi_var *y)
 {
-	char t1[48], t2[48];
 	if (memcmp(x->time, y->time, 16) != 0) {
+		char t1[48], t2[48];
 		es_uefi_time_str(x->time, t1, sizeof t1);
 		es_uefi_time_str(y->time, t2, sizeof t2);
 		fprintf(out, "; time %s -> %s", t1, t2);
@@ -310,7 +313,6 @@ static int var_same(const struct uefi_cmp *c, const struct es_uefi_var *x,
 static void uefi_both(struct uefi_cmp *c, const struct es_uefi_var *x,
 		      const struct es_uefi_var *y)
 {
-	char a1[80], a2[80];
 	if (var_same(c, x, y)) {
 		c->unchanged++;
 		return;
@@ -321,6 +323,7 @@ static void uefi_both(struct uefi_cmp *c, const struct es_uefi_var *x,
 	fputs(": ", c->out);
 	put_data_change(c->out, x, y);
 	if (x->attrs != y->attrs) {
+		char a1[80], a2[80];
 		es_uefi_attr_str(x->attrs, a1, sizeof a1);
 		es_uefi_attr_str(y->attrs, a2, sizeof a2);
 		fprintf(c->out, "; attributes %s -> %s", a1, a2);
@@ -479,7 +482,9 @@ static void uboot_vars(FILE *out, const struct es_uboot_env *a, const struct es_
 	while (i < a->nvars || j < b->nvars) {
 		const struct es_uboot_var *x = i < a->nvars ? &a->vars[i] : NULL;
 		const struct es_uboot_var *y = j < b->nvars ? &b->vars[j] : NULL;
-		int k = !x ? 1 : !y ? -1 : uvar_cmp(x, y);
+		/* decided on the indices, not on x and y, so the analyzers see that
+		 * the side printed is never the missing one */
+		int k = i >= a->nvars ? 1 : j >= b->nvars ? -1 : uvar_cmp(x, y);
 		if (k < 0) {
 			uboot_put_var(out, "removed ", x);
 			n[1]++, i++;

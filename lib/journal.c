@@ -109,7 +109,8 @@ int es_lock(const struct es_tpaths *p, double wait_s)
 			close(fd);
 			return -2;
 		}
-		usleep(50000);
+		/* 50 ms between tries; nanosleep, as POSIX.1-2008 dropped usleep */
+		nanosleep(&(struct timespec){0, 50000000}, NULL);
 	}
 }
 

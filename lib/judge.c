@@ -67,6 +67,8 @@ static int cal_value(struct es_calib *c, const struct calkey *k, const char *v,
 		       k->name, v);
 		return -1;
 	}
+	/* c + k->off is a double member of struct es_calib (offsetof), not char data */
+	/* cppcheck-suppress invalidPointerCast */
 	*(double *)((char *)c + k->off) = d;
 	return 0;
 }
@@ -150,7 +152,8 @@ void es_calib_write(const struct es_calib *c, FILE *f, const char *medium)
 		const char *p = (const char *)c + calkeys[i].off;
 		if (calkeys[i].integer)
 			fprintf(f, "%s %" PRIu64 "\n", calkeys[i].name, *(const uint64_t *)p);
-		else
+		else /* p is a double member of struct es_calib (offsetof) */
+			/* cppcheck-suppress invalidPointerCast */
 			fprintf(f, "%s %.6g\n", calkeys[i].name, *(const double *)p);
 	}
 }

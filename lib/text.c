@@ -32,9 +32,9 @@ static int t_header(void *arg, const struct es_dhdr *h)
 	if (t->summary_only)
 		return 0;
 	fputs("diff: ", t->out);
-	put_rev(t->out, "base", h->flags & ES_DF_BASE_REV, h->base_rev);
+	put_rev(t->out, "base", (h->flags & ES_DF_BASE_REV) != 0, h->base_rev);
 	fputs(" -> ", t->out);
-	put_rev(t->out, "result", h->flags & ES_DF_RESULT_REV, h->result_rev);
+	put_rev(t->out, "result", (h->flags & ES_DF_RESULT_REV) != 0, h->result_rev);
 	fprintf(t->out, ", %" PRIu32 " item%s%s\n", h->nitems, h->nitems == 1 ? "" : "s",
 		h->flags & ES_DF_JUDGED ? ", judged" : "");
 	return 0;

@@ -332,9 +332,10 @@ void es_uefi_attr_str(uint32_t attrs, char *out, size_t n)
 	for (unsigned i = 0; i < 8; i++)
 		if (attrs & (1u << i) && len < n)
 			len += (size_t)snprintf(out + len, n - len, "%s%s", len ? "," : "", bit[i]);
+	/* the last field: nothing follows, so its length is not added to len */
 	if (attrs >> 8 && len < n)
-		len += (size_t)snprintf(out + len, n - len, "%s0x%" PRIx32, len ? "," : "",
-					attrs & ~(uint32_t)0xff);
+		snprintf(out + len, n - len, "%s0x%" PRIx32, len ? "," : "",
+			 attrs & ~(uint32_t)0xff);
 	if (!attrs)
 		snprintf(out, n, "none");
 }

@@ -18,7 +18,7 @@ setup() {
 }
 
 teardown() {
-	[ -n "${dev:-}" ] && losetup -d "$dev" 2>/dev/null || true
+	if [ -n "${dev:-}" ]; then losetup -d "$dev" 2>/dev/null || true; fi
 }
 
 @test "envdump reads a block device with its real size" {
@@ -35,7 +35,7 @@ teardown() {
 	envapply -J state "$dev" d.envd
 	cmp "$dev" new.fd
 	ls state/."$(basename "$dev")".*.envsync-last
-	! ls state/."$(basename "$dev")".*.envsync-journal
+	run ! ls state/."$(basename "$dev")".*.envsync-journal
 	envapply -J state --rollback "$dev"
 	cmp "$dev" old.fd
 }

@@ -169,7 +169,7 @@ is_plain() { # FILE
 
 @test "a corrupt compressed stream (any byte flipped): exit 2, target unchanged" {
 	envdiff -z standby.fd active.fd | envjudge > raw.gz
-	local n off b
+	local n off
 	n=$(stat -c %s raw.gz)
 	# the trailer's CRC32 and length, which zlib checks
 	cp raw.gz flip.gz

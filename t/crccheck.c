@@ -108,7 +108,7 @@ int main(int argc, char **argv)
 		printf("%d\n", es_crc32_path(ES_CRC_BEST));
 		return 0;
 	}
-	int way = es_crc32_path(argc == 3 ? atoi(argv[2]) : ES_CRC_BEST);
+	int way = es_crc32_path(argc == 3 ? (int)strtol(argv[2], NULL, 10) : ES_CRC_BEST);
 	if (strcmp(argv[1], "all") == 0)
 		all();
 	else if (strcmp(argv[1], "pieces") == 0)

@@ -49,7 +49,7 @@ make_dirs() {
 
 # The state files envapply keeps beside DIR, one a line.
 state_files() { # DIR
-	(cd "$(dirname "$1")" && ls -A | grep -F ".$(basename "$1").envsync-" || true)
+	(cd "$(dirname "$1")" && { ls -A | grep -F ".$(basename "$1").envsync-" || true; })
 }
 
 @test "envdump -e: one item per variable file, named as the file, in name order" {
@@ -291,7 +291,7 @@ crash_every() {
 		rm -rf target .target.envsync-*
 		cp -a std.orig target
 		run env CRASH_AT=$i LD_PRELOAD="$SHIM" envapply "$@" target "$diff"
-		[ "$status" -eq 137 ] || { echo "call $i: status $status, not killed"; return 1; }
+				[ "$status" -eq 137 ] || { echo "call $i: status $status, not killed"; return 1; }
 		for f in target/*; do
 			f=${f#target/}
 			cmp -s "target/$f" "std.orig/$f" || cmp -s "target/$f" "act/$f" ||
@@ -368,7 +368,7 @@ is_immutable() { # FILE
 	is_immutable std/ConOut-$G
 	is_immutable std/BootOrder-$G
 	is_immutable std/Boot0000-$G
-	! is_immutable std/Boot0001-$G
+	run ! is_immutable std/Boot0001-$G
 	envapply --rollback std
 	diff -r std std.orig
 	chattr -i std/*

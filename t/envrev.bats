@@ -38,6 +38,7 @@ same_but_rev() { # A B
 	envdump -r 18446744073709551615 config=config -o max.env
 	[ "$(envrev max.env)" = 18446744073709551615 ]
 	[ "$(envrev - < a.env)" = 41 ]
+	# shellcheck disable=SC2002 # a pipe on stdin, not a seekable file, on purpose
 	[ "$(cat a.env | envrev -)" = 41 ]
 }
 
@@ -80,6 +81,7 @@ same_but_rev() { # A B
 
 @test "envrev -s without IMAGE filters stdin to stdout" {
 	mkimage
+	# shellcheck disable=SC2002 # a pipe on stdin, not a seekable file, on purpose
 	cat a.env | envrev -s 99 > b.env
 	[ "$(envrev b.env)" = 99 ]
 	same_but_rev a.env b.env
@@ -324,6 +326,7 @@ same_but_rev() { # A B
 	xrun bash -c 'head -c 1000 a.env | envrev -s 5 -o out.env'
 	one_error "envrev: (stdin): item 'bios': truncated at byte 808 of 3000"
 	no_temps out.env absent
+	# shellcheck disable=SC2002 # a pipe on stdin, not a seekable file, on purpose
 	cat a.env | envrev -s 5 -o out.env
 	same_but_rev a.env out.env
 }

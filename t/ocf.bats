@@ -38,6 +38,7 @@ ra() { # ACTION
 flipbyte() { # FILE OFFSET
 	local b
 	b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+	# shellcheck disable=SC2059 # the format is a computed octal escape: one byte
 	printf "\\$(printf %o $((255 - b)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
 }
 
@@ -252,6 +253,7 @@ flipbyte() { # FILE OFFSET
 fake_attrd() {
 	mkdir -p fakebin
 	ATTRD_LOG=$PWD/attrd.log
+	# shellcheck disable=SC2016 # $* and $ATTRD_STATUS are the fake's own, expanded when it runs
 	printf '#!/bin/sh\nprintf "%%s\\n" "$*" >> "%s"\nexit ${ATTRD_STATUS:-0}\n' "$ATTRD_LOG" > fakebin/attrd_updater
 	chmod +x fakebin/attrd_updater
 	export PATH=$PWD/fakebin:$PATH

@@ -249,7 +249,7 @@ make_images() { # BIOS-SIZE
 	# what is kept as .envsync-last once applied)
 	make_images 131072
 	envdiff old.env new.env | envjudge -r 1 > d.envd || true
-	mkdir done live
+	mkdir "done" live
 	cp old.env done/target
 	envapply done/target d.envd
 	cp old.env live/target
@@ -266,7 +266,7 @@ make_images() { # BIOS-SIZE
 	head -c 80000 old.fd > new.fd
 	poke new.fd 5 abcdef
 	envdiff old.fd new.fd | envjudge -r 1 > d.envd || true
-	mkdir done live
+	mkdir "done" live
 	cp old.fd done/target
 	envapply done/target d.envd
 	cp old.fd live/target

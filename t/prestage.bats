@@ -39,6 +39,7 @@ staged_ok() { # STAGING TARGET IMAGE
 flipbyte() { # FILE OFFSET
 	local b
 	b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+	# shellcheck disable=SC2059 # the format is a computed octal escape: one byte
 	printf "\\$(printf %o $((255 - b)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
 }
 
@@ -124,7 +125,7 @@ fingerprint() { # STAGING
 	done
 	wait
 	[ "$(wc -l < "$LOG")" -eq 8 ]
-	! grep -v -e 'user.info' "$LOG"
+	run ! grep -v -e 'user.info' "$LOG"
 	case $(envrev stg/staged.env) in
 	42) staged_ok stg target.env active.env ;;
 	43) staged_ok stg target.env active43.env ;;
@@ -184,7 +185,7 @@ fingerprint() { # STAGING
 	staged_ok stg target.env active.env
 	rec=$(ls state/.target.env.*.envsync-verified)
 	grep -q "^envsync-verified 1 .* ino=$(stat -c %i target.env) " "$rec"
-	! grep -q 'user.warn' "$LOG"
+	run ! grep -q 'user.warn' "$LOG"
 	# the apply at failover then uses the record, and lands at the image
 	envjudge stg/staged.envd | envapply -J state -s stg/staged.env target.env
 	cmp target.env active.env

@@ -539,7 +539,7 @@ static void dump_ops(int k, int end, const char *keep)
 	fprintf(stderr, "operations up to the crash (d: durable, +: kept, -: dropped, |: fsync):\n");
 	for (int i = 0; i < end; i++) {
 		const struct op *o = &ops[i];
-		char mark = o->t == OP_S || o->t == OP_D ? '|' : o->cover < k ? 'd' : keep[i] ? '+' : '-';
+		char mark = (char)(o->t == OP_S || o->t == OP_D ? '|' : o->cover < k ? 'd' : keep[i] ? '+' : '-');
 		describe_op(o, s, sizeof s);
 		fprintf(stderr, "  %c %3d %s\n", mark, i + 1, s);
 	}
@@ -606,7 +606,7 @@ int main(int argc, char **argv)
 		for (int s = 0; s < nsub; s++) {
 			char what[3 * NAME_MAX_ + 64], opd[3 * NAME_MAX_];
 			for (int i = 0; i < end; i++)
-				keep[i] = ops[i].t != OP_S && ops[i].t != OP_D && ops[i].cover < k;
+				keep[i] = (char)(ops[i].t != OP_S && ops[i].t != OP_D && ops[i].cover < k);
 			if (s == 0)
 				snprintf(what, sizeof what, "none of the %d pending", np);
 			else if (s == 1) {
@@ -621,7 +621,7 @@ int main(int argc, char **argv)
 			} else if (s < 2 + 2 * np) {
 				int j = s - 2 - np;
 				for (int i = 0; i < np; i++)
-					keep[pend[i]] = i != j;
+					keep[pend[i]] = (char)(i != j);
 				describe_op(&ops[pend[j]], opd, sizeof opd);
 				snprintf(what, sizeof what, "all pending but op %d (%s)", pend[j] + 1,
 					 opd);

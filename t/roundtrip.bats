@@ -34,7 +34,7 @@ check_xor() { # NAME...
 	local n
 	envdiff -t base.env result.env > listing || [ $? -eq 1 ]
 	for n in "$@"; do
-		[ -e "$n.a" ] && cp "$n.a" base.item || : > base.item
+		if [ -e "$n.a" ]; then cp "$n.a" base.item; else : > base.item; fi
 		xor_apply base.item rebuilt "$n" < listing
 		if [ -e "$n.b" ]; then
 			cmp rebuilt "$n.b"

@@ -152,7 +152,7 @@ state_files() { ls -A "$VLE" | sort; }
 	diff -u <(echo "$want") <(echo "$named")
 	# commands are not hidden in plain displays (.nf), which only hold listings
 	run awk '/^\.nf/ { on = 1; next } /^\.fi/ { on = 0 } on' "$PAGE"
-	! grep -nE '^(env[a-z]+|envsync\\-prestage|cibadmin|crm_[a-z]+|pcs|systemctl|cp|mkdir|cd) ' <<<"$output"
+	run ! grep -nE '^(env[a-z]+|envsync\\-prestage|cibadmin|crm_[a-z]+|pcs|systemctl|cp|mkdir|cd) ' <<<"$output"
 	# the skipped blocks, shown in the test's output with their reasons
 	skips=$(sed -n 's/^\.\\" runbook-skip /  not run: /p' "$PAGE")
 	echo "$skips" >&3
@@ -350,8 +350,10 @@ state_files() { ls -A "$VLE" | sort; }
 	runbook apply
 	rev=$(envrev "$IMG")
 	# the standby's config changed by hand, its revision kept: diverged
+	# shellcheck disable=SC2094 # -x names an item, not the file written
 	envdump -x bios "$VLE/standby.env" > bios
 	printf 'hostname=node-b\nntp=10.9.9.9\nmode=standby\n' > config
+	# shellcheck disable=SC2094 # -x names an item, not the file written
 	envdump -x bootenv "$VLE/standby.env" > bootenv
 	envdump -r "$rev" bios=bios config=config bootenv=bootenv -o "$VLE/standby.env"
 	run envrev -c "$VLE/standby.env" "$VLE/staging/staged.env"

@@ -25,6 +25,7 @@ fw_expect() { # NAME
 
 # After `run`: exit status 2 and exactly one line, matching the glob PATTERN.
 fw_one_error() { # PATTERN
+	# shellcheck disable=SC2053 # $1 is a glob pattern, matched as one
 	if [ "$status" -ne 2 ] || [ "${#lines[@]}" -ne 1 ] || [[ "$output" != $1 ]]; then
 		printf 'status %s, output:\n%s\nexpected one line like: %s\n' "$status" "$output" "$1" >&2
 		return 1
@@ -202,6 +203,7 @@ crc_of() { # FILE START
 
 # envdiff | envjudge -v on the standby and active copies: the verbose line.
 judge_line() { # [envjudge options]
+	# shellcheck disable=SC2069 # the order is meant: stderr to the pipe, stdout dropped
 	envdiff standby.env active.env | envjudge -v -q "$@" 2>&1 >/dev/null || true
 }
 

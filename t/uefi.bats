@@ -44,6 +44,7 @@ fw_expect() { # NAME
 
 # After `run`: exit status 2 and exactly one line, matching the glob PATTERN.
 fw_one_error() { # PATTERN
+	# shellcheck disable=SC2053 # $1 is a glob pattern, matched as one
 	if [ "$status" -ne 2 ] || [ "${#lines[@]}" -ne 1 ] || [[ "$output" != $1 ]]; then
 		printf 'status %s, output:\n%s\nexpected one line like: %s\n' "$status" "$output" "$1" >&2
 		return 1
@@ -57,8 +58,9 @@ le32() {
 
 # The offset of the live record of the variable NAME (ASCII) in FILE.
 record_of() { # FILE NAME
-	local pat= c off
+	local pat='' c off
 	for ((c = 0; c < ${#2}; c++)); do pat+="${2:c:1}\\x00"; done
+	# shellcheck disable=SC2013 # byte offsets: one number a line
 	for off in $(LC_ALL=C grep -obUaP "$pat\\x00\\x00" "$1" | cut -d: -f1); do
 		off=$((off - 60))
 		if [ "$(xxd -s "$off" -l 3 -p "$1")" = aa553f ]; then

@@ -5,7 +5,8 @@
  * the call go on (an interrupt at a known point, not at a guessed time).
  * With CRASH_COUNT=FILE it writes the total at exit.
  * Test-only: the shipped binaries carry no hooks. */
-#define _GNU_SOURCE
+/* a feature-test macro (for RTLD_NEXT), reserved for exactly this use */
+#define _GNU_SOURCE /* NOLINT(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp) */
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -21,10 +22,10 @@ __attribute__((constructor)) static void init(void)
 {
 	const char *s = getenv("CRASH_AT");
 	if (s)
-		crash_at = atol(s);
+		crash_at = strtol(s, NULL, 10);
 	s = getenv("CRASH_SIG");
 	if (s)
-		crash_sig = atoi(s);
+		crash_sig = (int)strtol(s, NULL, 10);
 }
 
 __attribute__((destructor)) static void fini(void)
@@ -48,6 +49,8 @@ static void tick(void)
 		kill(getpid(), crash_sig);
 }
 
+/* params and args are parenthesised lists: they cannot take more parentheses */
+/* NOLINTBEGIN(bugprone-macro-parentheses) */
 #define WRAP(ret, name, params, args)                                   \
 	ret name params                                                 \
 	{                                                               \
@@ -57,6 +60,7 @@ static void tick(void)
 		tick();                                                 \
 		return real args;                                       \
 	}
+/* NOLINTEND(bugprone-macro-parentheses) */
 
 WRAP(ssize_t, write, (int fd, const void *b, size_t n), (fd, b, n))
 WRAP(ssize_t, pwrite, (int fd, const void *b, size_t n, off_t o), (fd, b, n, o))

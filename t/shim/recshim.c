@@ -22,7 +22,8 @@
  * directory the program left, which catches writes this shim never saw (for
  * example through stdio, whose internal writes no preload can intercept).
  * Test-only: the shipped binaries carry no hooks. */
-#define _GNU_SOURCE
+/* a feature-test macro (for RTLD_NEXT), reserved for exactly this use */
+#define _GNU_SOURCE /* NOLINT(bugprone-reserved-identifier,cert-dcl37-c,cert-dcl51-cpp) */
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
@@ -47,10 +48,13 @@ static ino_t wino;
 static ino_t known[4096];
 static int nknown;
 
+/* params is a parenthesised list and ret a type: neither takes parentheses */
+/* NOLINTBEGIN(bugprone-macro-parentheses) */
 #define REAL(ret, name, params)                                             \
 	static ret(*real_##name) params;                                    \
 	if (!real_##name)                                                   \
 		real_##name = (ret(*) params)dlsym(RTLD_NEXT, #name)
+/* NOLINTEND(bugprone-macro-parentheses) */
 
 /* Raw system calls for the log, so that the log never logs itself. */
 static void raw_write(int fd, const void *p, size_t n)
