@@ -4,6 +4,9 @@
 #include "crc.h"
 #include "util.h"
 
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -670,19 +673,32 @@ int es_spool_stream(const char *path, struct es_sink *collect)
 {
 	struct es_reader r;
 	struct es_writer w;
-	FILE *tmp = tmpfile();
-	int fd = tmp ? dup(fileno(tmp)) : -1;
-	if (tmp)
-		fclose(tmp);
+	/* tmpfile(3) ignores TMPDIR; the stream may need more room than /tmp */
+	const char *dir = getenv("TMPDIR");
+	if (!dir || !*dir)
+		dir = "/tmp";
+	int fd = open(dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0 && (errno == EOPNOTSUPP || errno == EISDIR)) {
+		/* a filesystem without O_TMPFILE: a named file, unlinked at once */
+		size_t n = strlen(dir) + sizeof "/envsync-spool.XXXXXX";
+		char *name = es_malloc(n);
+		snprintf(name, n, "%s/envsync-spool.XXXXXX", dir);
+		fd = mkostemp(name, O_CLOEXEC);
+		if (fd >= 0)
+			unlink(name);
+		free(name);
+	}
 	if (fd < 0) {
-		es_errno("cannot create a temporary file for the diff");
+		es_errno("%s: cannot create a temporary file for the diff", dir);
 		return -1;
 	}
 	if (es_reader_open(&r, path ? path : "-") < 0) {
 		close(fd);
 		return -1;
 	}
-	es_writer_init(&w, fd, "(spool)");
+	char wname[PATH_MAX + 40];
+	snprintf(wname, sizeof wname, "%s (the diff's temporary copy)", dir);
+	es_writer_init(&w, fd, wname);
 	struct es_sink spool = es_writer_sink(&w);
 	struct es_sink *pair[2] = {collect, &spool};
 	struct es_sink both = es_tee_sink(pair);

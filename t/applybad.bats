@@ -406,3 +406,23 @@ tmpfs_or_skip() { # DIR SIZE
 	one_error 2 "envapply: mnt/*: *No space left on device (the target is back at its previous state)"
 	unchanged mnt/t.raw b.raw
 }
+
+@test "no room in TMPDIR for the stream's temporary copy: exit 2, unchanged" {
+	tmpfs_or_skip mnt 64k
+	randfile b.raw 300000 11
+	randfile a.raw 300000 12
+	cp b.raw t.raw
+	# the stream is kept whole in TMPDIR and validated before any write
+	envdiff b.raw a.raw | envjudge -r 1 -o delta.envd
+	TMPDIR=$PWD/mnt run --separate-stderr envapply t.raw delta.envd
+	one_error 2 "envapply: $PWD/mnt (the diff's temporary copy): write error: No space left on device"
+	unchanged t.raw b.raw
+	[ -z "$(ls -A mnt)" ]
+	# a TMPDIR that does not exist
+	TMPDIR=$PWD/none run --separate-stderr envapply t.raw delta.envd
+	one_error 2 "envapply: $PWD/none: cannot create a temporary file for the diff: No such file or directory"
+	unchanged t.raw b.raw
+	# and with room, it applies
+	TMPDIR=$PWD envapply t.raw delta.envd
+	cmp t.raw a.raw
+}
