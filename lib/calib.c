@@ -27,6 +27,7 @@
 #include "apply.h"
 #include "image.h"
 #include "io.h"
+#include "journal.h"
 #include "stream.h"
 #include "util.h"
 
@@ -65,6 +66,7 @@ struct point {
 	int full;
 	int at_item; /* measured at the item's size (else on the work file) */
 	uint64_t spots, bytes, blocks, entries, size;
+	uint64_t written; /* bytes a delta journals: with gaps up to ES_J_GAP */
 	double ns; /* the fastest sample */
 	int samples;
 };
@@ -284,6 +286,9 @@ static void add_point(struct scratch *s, const struct job *j)
 	pt->at_item = s->cur == s->size;
 	pt->spots = j->p.count;
 	pt->bytes = j->p.count * j->p.len;
+	pt->written = j->p.count > 1 && j->p.stride - j->p.len <= ES_J_GAP
+			      ? (j->p.count - 1) * j->p.stride + j->p.len
+			      : pt->bytes;
 	pt->blocks = blocks_of(&j->p, s->block);
 	pt->entries = entries_of(&j->p);
 	pt->size = s->cur;
@@ -466,40 +471,19 @@ static void fit(double X[][MAXCOL], const double *y, int m, int n, double *b)
 	}
 }
 
-static void fit_model(const struct scratch *s, struct es_calib *c)
+/* The full copies' costs: one per size measured, and one per entry of the
+ * diff stream, which every apply reads, checks and spools. */
+static void fit_full(const struct scratch *s, struct es_calib *c)
 {
 	double X[MAXPTS][MAXCOL] = {{0}}, y[MAXPTS] = {0}, b[MAXCOL] = {0};
-	int m = 0;
-	/* delta: a fixed cost at the item's size and one on the work file (the
-	 * whole-target CRC reads make it grow with the size), shared per-spot,
-	 * per-byte and per-block costs */
-	for (int i = 0; i < s->npts; i++) {
-		const struct point *p = &s->pts[i];
-		if (p->full)
-			continue;
-		memset(X[m], 0, sizeof X[m]);
-		X[m][0] = p->at_item;
-		X[m][1] = !p->at_item;
-		X[m][2] = (double)p->spots;
-		X[m][3] = (double)p->bytes;
-		X[m][4] = (double)p->blocks;
-		y[m++] = p->ns;
-	}
-	fit(X, y, m, 5, b);
-	c->delta_fixed = b[0];
-	c->per_spot = b[2];
-	c->per_byte = b[3];
-	c->per_block = b[4];
-	/* full: a cost per size measured, and a shared cost per entry */
 	uint64_t other = 0;
-	m = 0;
+	int m = 0;
 	for (int i = 0; i < s->npts; i++) {
 		const struct point *p = &s->pts[i];
 		if (!p->full)
 			continue;
 		if (!p->at_item)
 			other = p->size;
-		memset(X[m], 0, sizeof X[m]);
 		X[m][0] = p->at_item;
 		X[m][1] = !p->at_item;
 		X[m][2] = (double)p->entries;
@@ -519,16 +503,50 @@ static void fit_model(const struct scratch *s, struct es_calib *c)
 	c->full_per_entry = b[2];
 }
 
+/* The delta applies' costs beyond the entries' (the full fit's per-entry
+ * cost, which a delta pays as well): a fixed cost at the item's size and one
+ * on the work file (the whole-target CRC reads make it grow with the size),
+ * shared per-spot, per-byte and per-block costs. */
+static void fit_delta(const struct scratch *s, struct es_calib *c)
+{
+	double X[MAXPTS][MAXCOL] = {{0}}, y[MAXPTS] = {0}, b[MAXCOL] = {0};
+	int m = 0;
+	for (int i = 0; i < s->npts; i++) {
+		const struct point *p = &s->pts[i];
+		if (p->full)
+			continue;
+		X[m][0] = p->at_item;
+		X[m][1] = !p->at_item;
+		X[m][2] = (double)p->spots;
+		X[m][3] = (double)p->written;
+		X[m][4] = (double)p->blocks;
+		double rest = p->ns - c->full_per_entry * (double)p->entries;
+		/* the weights are 1/y: keep y positive where noise made the
+		 * entries' share look bigger than the whole */
+		y[m++] = rest > p->ns / 10 ? rest : p->ns / 10;
+	}
+	fit(X, y, m, 5, b);
+	c->delta_fixed = b[0];
+	c->per_spot = b[2];
+	c->per_byte = b[3];
+	c->per_block = b[4];
+}
+
+static void fit_model(const struct scratch *s, struct es_calib *c)
+{
+	fit_full(s, c);
+	fit_delta(s, c);
+}
+
 void es_calib_crossover(const struct es_calib *c, uint64_t size, FILE *f)
 {
 	double full = c->full_fixed + c->full_per_byte * (double)size;
 	double B = (double)c->block_size;
-	/* what one more spot adds to each side: a scattered byte is one entry;
-	 * a block-long run is B/8 entries, which a full copy reads too */
-	double scattered = c->per_spot + c->per_byte + c->per_block - c->full_per_entry;
-	double runs = c->per_spot + c->per_byte * B + c->per_block -
-		      c->full_per_entry * ceil(B / 8);
-	double room = full + c->full_per_entry - c->delta_fixed;
+	/* what one more spot adds to a delta beyond a full copy: both read
+	 * its entries, so only the per-spot, per-byte and per-block costs */
+	double scattered = c->per_spot + c->per_byte + c->per_block;
+	double runs = c->per_spot + c->per_byte * B + c->per_block;
+	double room = full - c->delta_fixed;
 	fprintf(f, "for a %.1f MiB item (full copy %.1f ms), delta is faster below ",
 		(double)size / 1048576, full / 1e6);
 	if (room <= 0) {
@@ -627,6 +645,13 @@ static int work_points(struct scratch *s, uint64_t W, int quick, int rounds)
 	/* dl is 0 below 8 bytes: as for rl above */
 	/* cppcheck-suppress knownConditionTrueFalse */
 	jobs[n++] = (struct job){0, {1, dl ? dl : 1, W}, NULL, NULL, NULL, {0}, 0};
+	/* a dense scatter, one byte in 16 over half the file (at most 2 MiB):
+	 * the journal writes it whole, gaps included; without it the cost per
+	 * byte written comes from runs alone, and a change to every tenth byte
+	 * was predicted several times too cheap */
+	uint64_t dense = (W / 2 < RUN_MAX ? W / 2 : RUN_MAX) / 16;
+	if (dense >= 16)
+		jobs[n++] = (struct job){0, {dense, 1, 16}, NULL, NULL, NULL, {0}, 0};
 	return measure(s, W, jobs, n, rounds);
 }
 

@@ -21,7 +21,6 @@
 #define J_HDR 64
 #define J_REC 16
 #define J_TAIL 24
-#define J_GAP 512 /* XOR spots at most this far apart share a record */
 #define STATE_DIR "/var/lib/envsync"
 
 static char *join(const char *dir, const char *base, const char *suffix)
@@ -217,7 +216,7 @@ static unsigned char *slot(struct es_jwriter *jw, uint64_t off, size_t n, int xo
 	 * (its bytes rewritten as they are, in pages the spots dirty anyway):
 	 * a dense diff then costs a read, a write and a read-back per record,
 	 * not per spot. */
-	if (jw->len && xor_mode && jw->xor_mode && off > end && off - end <= J_GAP &&
+	if (jw->len && xor_mode && jw->xor_mode && off > end && off - end <= ES_J_GAP &&
 	    jw->len + (off - end) + n <= ES_JREC_MAX) {
 		memset(jw->newb + jw->len, 0, (size_t)(off - end));
 		jw->len += (size_t)(off - end);

@@ -7,6 +7,9 @@
 #include "stream.h"
 
 #define ES_JREC_MAX (64u << 10) /* bytes per record, bounds replay's buffers */
+/* XOR spots at most this many bytes apart share a journal record, the gap
+ * between them journaled and rewritten too (envjudge -c counts it) */
+#define ES_J_GAP 512
 
 enum es_jkind { ES_J_RAW = 1, ES_J_IMAGE = 2, ES_J_RENAMED = 3 };
 

@@ -1,6 +1,7 @@
 /* judge.c: deciding delta or full per item. */
 #include "config.h"
 #include "judge.h"
+#include "journal.h"
 #include "util.h"
 
 #include <errno.h>
@@ -181,18 +182,23 @@ static uint8_t decide(struct es_judge *j, const struct es_ditem *it, const struc
 			es_warn("%s: item of %" PRIu64 " bytes judged with a calibration made for %" PRIu64
 				" bytes: predictions may be off; calibrate for this size",
 				it->name, size, c->item_size);
+		/* either apply reads the item's entries (validated, spooled, read
+		 * again), which costs seconds for millions of entries; a delta
+		 * journals and writes the gaps between near spots too */
+		double entries = c->full_per_entry * (double)d->entries;
+		uint64_t written = j->written + (j->span_end - j->span_start);
 		double delta = c->delta_fixed + c->per_spot * (double)d->spots +
-			       c->per_byte * (double)d->bytes + c->per_block * (double)j->blocks;
-		/* a full copy reads the item's entries too (validated, spooled,
-		 * read again), which costs seconds for millions of entries */
-		double full = c->full_fixed + c->full_per_byte * (double)size +
-			      c->full_per_entry * (double)d->entries;
+			       c->per_byte * (double)written + c->per_block * (double)j->blocks +
+			       entries;
+		double full = c->full_fixed + c->full_per_byte * (double)size + entries;
 		if (j->verbose)
 			fprintf(j->verbose,
-				"%s: %" PRIu64 " spots, %" PRIu64 " bytes, %" PRIu64
-				" blocks of %" PRIu64 ", size %" PRIu64
+				"%s: %" PRIu64 " spots, %" PRIu64 " bytes (%" PRIu64
+				" written), %" PRIu64 " blocks of %" PRIu64 ", %" PRIu64
+				" entries, size %" PRIu64
 				": predicted delta %.3f ms, full %.3f ms, margin %.3f ms -> %s\n",
-				it->name, d->spots, d->bytes, j->blocks, c->block_size, size,
+				it->name, d->spots, d->bytes, written, j->blocks, c->block_size,
+				d->entries, size,
 				delta / 1e6, full / 1e6, fabs(full - delta) / 1e6,
 				delta <= full ? "delta" : "full");
 		return delta <= full ? ES_DELTA : ES_FULL;
@@ -224,11 +230,27 @@ static int j_item(void *arg, const struct es_ditem *it)
 	struct es_judge *j = arg;
 	j->blocks = 0;
 	j->rbytes = 0;
+	j->written = 0;
+	j->span_start = j->span_end = 0;
 	j->have_block = 0;
 	return j->next && j->next->item ? j->next->item(j->next->arg, it) : 0;
 }
 
-/* Count distinct medium blocks the item's runs touch. */
+/* Add [start, start + n) to the bytes written: a spot near the stretch
+ * being built joins it with the gap, as the journal's records do. */
+static void add_written(struct es_judge *j, uint64_t start, uint64_t n)
+{
+	if (j->have_block && start >= j->span_end && start - j->span_end <= ES_J_GAP) {
+		j->span_end = start + n;
+		return;
+	}
+	j->written += j->span_end - j->span_start;
+	j->span_start = start;
+	j->span_end = start + n;
+}
+
+/* Count distinct medium blocks the item's runs touch, and the bytes a delta
+ * writes. */
 static int j_entry(void *arg, const struct es_ditem *it, const struct es_entry *e)
 {
 	struct es_judge *j = arg;
@@ -239,6 +261,7 @@ static int j_entry(void *arg, const struct es_ditem *it, const struct es_entry *
 	if (e->flag != ES_INVALID && start < it->result_size)
 		j->rbytes += it->result_size - start < n ? it->result_size - start : n;
 	if (e->flag != ES_INVALID && j->policy == ES_P_CALIB) {
+		add_written(j, start, n);
 		uint64_t b0 = start / j->cal.block_size, b1 = (start + n - 1) / j->cal.block_size;
 		if (j->have_block && b0 == j->last_block)
 			b0++;

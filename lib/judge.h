@@ -31,6 +31,9 @@ struct es_judge {
 	/* per item, while its entries pass */
 	uint64_t blocks, last_block, run_off;
 	uint64_t rbytes; /* differing bytes inside the result's size */
+	/* bytes a delta journals and writes: the spots with the gaps of at most
+	 * ES_J_GAP between them (span_*: the stretch being built) */
+	uint64_t written, span_start, span_end;
 	int have_block;
 	struct es_sink *next; /* where the judged stream goes, or NULL */
 };

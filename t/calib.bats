@@ -149,10 +149,10 @@ full_per_byte_ns 2'
 	[[ "$output" == *"empty.cal: line 1: not an envsync calibration"* ]]
 }
 
-@test "full_per_entry_ns: a full copy reads the stream's entries too" {
+@test "full_per_entry_ns: both applies read the stream's entries; near spots cost their gaps" {
 	# one run of 64 KiB (8192 entries) in a 1 MiB item: delta 10 us + 65536
-	# x 10 ns = 0.665 ms; full 0.05 ms + 1 us per entry = 8.242 ms with the
-	# entry cost, 0.05 ms without it
+	# x 10 ns = 0.665 ms, full 0.05 ms; with 1 us per entry both read, 8.192
+	# ms more on each side: the order stays, the predictions say it
 	head -c 1048576 /dev/zero > z.old
 	cp z.old z.new
 	head -c 65536 /dev/zero | tr '\0' '\1' | dd of=z.new bs=65536 seek=4 conv=notrunc status=none
@@ -168,10 +168,23 @@ full_fixed_ns 50000
 full_per_byte_ns 0'
 	printf '%s\n' "$cal" > old.cal
 	printf '%s\nfull_per_entry_ns 1000\n' "$cal" > new.cal
-	run envjudge -c old.cal -q z.envd
-	[ "$status" -eq 1 ]
-	run envjudge -c new.cal -q z.envd
-	[ "$status" -eq 0 ]
+	run --separate-stderr envjudge -v -c old.cal -o /dev/null z.envd
+	[[ "$stderr" == *"8192 entries, size 1048576: predicted delta 0.665 ms, full 0.050 ms"*"-> full" ]] || { echo "$stderr"; false; }
 	run --separate-stderr envjudge -v -c new.cal -o /dev/null z.envd
-	[[ "$stderr" == *"predicted delta 0.665 ms, full 8.242 ms"*"-> delta" ]] || { echo "$stderr"; false; }
+	[[ "$stderr" == *"predicted delta 8.857 ms, full 8.242 ms"*"-> full" ]] || { echo "$stderr"; false; }
+	# 1024 one-byte spots: 64 bytes apart a delta journals and rewrites the
+	# 63 bytes between each two as well (65473 bytes: 0.665 ms, full); 1024
+	# bytes apart only the spots (0.020 ms, delta)
+	for stride in 64 1024; do
+		cp z.old z.new
+		awk -v s="$stride" 'BEGIN { for (i = 0; i < 1024; i++) printf "%d\n", i * s }' |
+			while read -r off; do printf '\001' | dd of=z.new bs=1 seek="$off" conv=notrunc status=none; done
+		envdiff z.old z.new > z.envd || [ $? -eq 1 ]
+		run --separate-stderr envjudge -v -c old.cal -o /dev/null z.envd
+		echo "$stride: $stderr"
+		case $stride in
+		64) [[ "$stderr" == *"1024 spots, 1024 bytes (65473 written), "*"predicted delta 0.665 ms, full 0.050 ms"*"-> full" ]] ;;
+		1024) [[ "$stderr" == *"1024 spots, 1024 bytes (1024 written), "*"predicted delta 0.020 ms, full 0.050 ms"*"-> delta" ]] ;;
+		esac
+	done
 }

@@ -290,7 +290,7 @@ write_cal() { # FILE FULL_PER_BYTE
 	[ "$(decisions b.envd)" = "full " ]
 	run --separate-stderr envjudge -v -c cheap.cal -o /dev/null d.envd
 	[ "$status" -eq 0 ]
-	[[ "$stderr" == "raw: 4 spots, 28 bytes, 4 blocks of 4096, size 1048576: predicted delta 0.380 ms, full 1.149 ms"*"-> delta" ]]
+	[[ "$stderr" == "raw: 4 spots, 28 bytes (28 written), 4 blocks of 4096, 4 entries, size 1048576: predicted delta 0.380 ms, full 1.149 ms"*"-> delta" ]] || { echo "$stderr"; false; }
 	run --separate-stderr envjudge -v -c dear.cal -o /dev/null d.envd
 	[[ "$stderr" == *"predicted delta 0.380 ms, full 0.205 ms"*"-> full" ]]
 	# the per-block cost counts the blocks the spots touch: 4 spots in one block
@@ -299,7 +299,14 @@ write_cal() { # FILE FULL_PER_BYTE
 	for off in 0 1000 2000 3000; do poke z.new "$off" 01; done
 	envdiff z.old z.new > z.envd || [ $? -eq 1 ]
 	run --separate-stderr envjudge -v -c cheap.cal -o /dev/null z.envd
-	[[ "$stderr" == "raw: 4 spots, 4 bytes, 1 blocks of 4096,"* ]]
+	[[ "$stderr" == "raw: 4 spots, 4 bytes (4 written), 1 blocks of 4096,"* ]]
+	# spots at most 512 bytes apart are journaled and written with the gap
+	# between them: 4 spots 100 bytes apart write 301 bytes
+	cp z.old z.new
+	for off in 0 100 200 300; do poke z.new "$off" 01; done
+	envdiff z.old z.new > z.envd || [ $? -eq 1 ]
+	run --separate-stderr envjudge -v -c cheap.cal -o /dev/null z.envd
+	[[ "$stderr" == "raw: 4 spots, 4 bytes (301 written), 1 blocks of 4096,"* ]]
 }
 
 @test "-c: invalid calibration files exit 2 naming the file and the line" {
