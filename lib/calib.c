@@ -659,12 +659,17 @@ static int run_points(struct scratch *s, int quick)
 {
 	uint64_t S = s->size, W = quick ? WORK_QUICK : WORK_MAX;
 	int rounds = quick ? 1 : 2;
-	if (S > W) { /* at the item's size: full copies, one-spot deltas */
+	/* at the item's size: full copies, one-spot deltas; the rest on the
+	 * work file, also for a smaller item: on a few MiB the per-spot and
+	 * per-byte costs drown in fsync latency (a 1 MiB fit left them at 0,
+	 * and every dense change there went delta, 1.5 x slow) */
+	if (S != W) {
 		struct job at_size[2] = {{1, {1, 1, S}, NULL, NULL, NULL, {0}, 0},
 					 {0, {1, 1, S}, NULL, NULL, NULL, {0}, 0}};
 		return measure(s, S, at_size, 2, rounds) < 0 ? -1 : work_points(s, W, quick, rounds);
 	}
-	/* small: full copies of a quarter too, for the cost per byte */
+	/* the work file's size: full copies of a quarter too, for the cost
+	 * per byte */
 	struct job quarter = {1, {1, 1, S / 4 ? S / 4 : 1}, NULL, NULL, NULL, {0}, 0};
 	return measure(s, S / 4 ? S / 4 : 1, &quarter, 1, rounds) < 0
 		       ? -1

@@ -15,12 +15,14 @@ load common
 	grep -q '^envsync-calibration 1$' cal
 	grep -q '^item_size 1048576$' cal
 	grep -q '^block_size [0-9]' cal
-	[ "$(grep -c '^point delta ' cal)" -ge 8 ]
-	# full copies of a quarter and of the whole item, and one of the whole
-	# item whose stream has many entries (what a full apply reads too)
-	[ "$(grep -c '^point full 1 1 1 1 262144 ' cal)" -eq 1 ]
+	# a small item too: a full copy and a one-spot delta at its size, the
+	# rest on the 16 MiB work file (--quick): a full copy of it, one whose
+	# stream has many entries (what every apply reads), and the deltas
 	[ "$(grep -c '^point full 1 1 1 1 1048576 ' cal)" -eq 1 ]
+	[ "$(grep -c '^point delta 1 1 1 1 1048576 ' cal)" -eq 1 ]
+	[ "$(grep -c '^point full 1 1 1 1 16777216 ' cal)" -eq 1 ]
 	[ "$(awk '$1 == "point" && $2 == "full" && $6 > 1000' cal | wc -l)" -eq 1 ]
+	[ "$(grep -c '^point delta .* 16777216 [0-9]*$' cal)" -ge 8 ]
 	grep -q '^full_per_entry_ns [0-9]' cal
 	# and envjudge -c uses it, printing both predictions
 	cp target other
