@@ -418,10 +418,13 @@ tmpfs_or_skip() { # DIR SIZE
 	one_error 2 "envapply: $PWD/mnt (the diff's temporary copy): write error: No space left on device"
 	unchanged t.raw b.raw
 	[ -z "$(ls -A mnt)" ]
-	# a TMPDIR that does not exist
-	TMPDIR=$PWD/none run --separate-stderr envapply t.raw delta.envd
-	one_error 2 "envapply: $PWD/none: cannot create a temporary file for the diff: No such file or directory"
-	unchanged t.raw b.raw
+	# a TMPDIR that does not exist (not under make check-valgrind: valgrind
+	# keeps its own files in TMPDIR and cannot start)
+	if [ "${ES_TEST_SLOWDOWN:-1}" = 1 ]; then
+		TMPDIR=$PWD/none run --separate-stderr envapply t.raw delta.envd
+		one_error 2 "envapply: $PWD/none: cannot create a temporary file for the diff: No such file or directory"
+		unchanged t.raw b.raw
+	fi
 	# and with room, it applies
 	TMPDIR=$PWD envapply t.raw delta.envd
 	cmp t.raw a.raw
