@@ -286,7 +286,7 @@ static void add_point(struct scratch *s, const struct job *j)
 	pt->at_item = s->cur == s->size;
 	pt->spots = j->p.count;
 	pt->bytes = j->p.count * j->p.len;
-	pt->written = j->p.count > 1 && j->p.stride - j->p.len <= ES_J_GAP
+	pt->written = j->p.count > 1 && es_j_joins(j->p.len, j->p.stride)
 			      ? (j->p.count - 1) * j->p.stride + j->p.len
 			      : pt->bytes;
 	pt->blocks = blocks_of(&j->p, s->block);

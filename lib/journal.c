@@ -216,7 +216,7 @@ static unsigned char *slot(struct es_jwriter *jw, uint64_t off, size_t n, int xo
 	 * (its bytes rewritten as they are, in pages the spots dirty anyway):
 	 * a dense diff then costs a read, a write and a read-back per record,
 	 * not per spot. */
-	if (jw->len && xor_mode && jw->xor_mode && off > end && off - end <= ES_J_GAP &&
+	if (jw->len && xor_mode && jw->xor_mode && off > end && es_j_joins(end, off) &&
 	    jw->len + (off - end) + n <= ES_JREC_MAX) {
 		memset(jw->newb + jw->len, 0, (size_t)(off - end));
 		jw->len += (size_t)(off - end);

@@ -10,6 +10,11 @@
 /* XOR spots at most this many bytes apart share a journal record, the gap
  * between them journaled and rewritten too (envjudge -c counts it) */
 #define ES_J_GAP 512
+/* Whether a spot at OFF joins a record (or stretch) ending at END. */
+static inline int es_j_joins(uint64_t end, uint64_t off)
+{
+	return off >= end && off - end <= ES_J_GAP;
+}
 
 enum es_jkind { ES_J_RAW = 1, ES_J_IMAGE = 2, ES_J_RENAMED = 3 };
 

@@ -240,7 +240,7 @@ static int j_item(void *arg, const struct es_ditem *it)
  * being built joins it with the gap, as the journal's records do. */
 static void add_written(struct es_judge *j, uint64_t start, uint64_t n)
 {
-	if (j->have_block && start >= j->span_end && start - j->span_end <= ES_J_GAP) {
+	if (j->have_block && es_j_joins(j->span_end, start)) {
 		j->span_end = start + n;
 		return;
 	}
