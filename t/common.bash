@@ -276,3 +276,13 @@ xrun() { # CMD...
 	while [[ $output == *$'\n' ]]; do output=${output%$'\n'}; done
 	while [[ $stderr == *$'\n' ]]; do stderr=${stderr%$'\n'}; done
 }
+
+# Whether `ulimit -v` cannot apply to the tools, whose memory bound is then
+# checked by the plain run only: an AddressSanitizer build reserves terabytes
+# of address space (ES_ASAN is set by .ci/run, or nm sees the runtime), and
+# valgrind (make check-valgrind, ES_TEST_SLOWDOWN > 1) maps more than 64 MiB
+# before the tool starts.
+no_ulimit_v() {
+	[ -n "${ES_ASAN-}" ] || [ "${ES_TEST_SLOWDOWN:-1}" != 1 ] ||
+		nm "$(command -v envdiff)" 2>/dev/null | grep -q __asan_init
+}

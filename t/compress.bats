@@ -17,10 +17,6 @@ setup() {
 	cp standby.fd saved.fd
 }
 
-# The tools are built with AddressSanitizer (no ulimit -v then): see limits.bats.
-asan() {
-	[ -n "${ES_ASAN-}" ] || nm "$(command -v envdiff)" 2>/dev/null | grep -q __asan_init
-}
 
 is_gzip() { # FILE
 	[ "$(xxd -p -l 2 "$1")" = 1f8b ]
@@ -217,7 +213,7 @@ is_plain() { # FILE
 		gzip -1c > bomb.gz
 	[ "$(stat -c %s bomb.gz)" -lt 2000000 ]
 	lim='ulimit -v 65536;'
-	asan && lim=''
+	no_ulimit_v && lim=''
 	run --separate-stderr bash -c "$lim envjudge -q bomb.gz"
 	one_error "envjudge: bomb.gz: item 'raw' end (byte *): counts (* entries, * spots, * bytes) disagree with the entries (11184*"
 }

@@ -231,6 +231,22 @@ make_images() { # BIOS-SIZE
 	power_loss old.fd new.fd d.envd new.fd
 }
 
+@test "raw file, delta in place, recording the target's verified state" {
+	# envapply records a target it read in full (lib/vstate.c) only once the
+	# file has been still for ES_VSTATE_SETTLE_NS (1 s): a slow run, such as
+	# one under valgrind, writes that record in the middle of the apply, so
+	# its writes must be ones the recorder sees and the replay models
+	randfile old.fd 100000 3
+	cp old.fd new.fd
+	poke new.fd 70000 0011223344556677889900112233445566778899
+	envdiff old.fd new.fd | envjudge -r 1 > d.envd || true
+	mkdir live
+	cp old.fd live/target
+	sleep 1.2
+	power_loss old.fd new.fd d.envd
+	grep -q '^R [0-9]* .target.envsync-verified.new .target.envsync-verified$' log || { cat log; false; }
+}
+
 @test "image, delta in place, over an earlier apply's journal" {
 	make_images 131072
 	randfile z.bios 131072 9
