@@ -4,6 +4,7 @@
 #include "crc.h"
 #include "text.h"
 #include "util.h"
+#include "view.h"
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -27,6 +28,7 @@ struct differ {
 	uint64_t run_off;
 	size_t run_len;
 	uint64_t last_end;
+	struct es_view va, vb; /* the base's and the result's bytes */
 };
 
 static int emit_entry(struct differ *d, uint8_t flag, uint32_t size, uint64_t off,
@@ -171,17 +173,20 @@ static int scan_chunk(struct differ *d, const unsigned char *a, const unsigned c
 	return 0;
 }
 
-/* Read up to n bytes of item idx at pos into buf, zero-filling past its end. */
-static int read_side(struct es_env *env, int idx, uint64_t pos, unsigned char *buf,
-		     size_t n, uint32_t *crc)
+/* Point *P at n bytes of item idx at pos: in place when the item has them
+ * all, else copied into buf and zero-filled past its end. */
+static int read_side(struct es_env *env, struct es_view *v, int idx, uint64_t pos,
+		     unsigned char *buf, size_t n, uint32_t *crc, const unsigned char **p)
 {
 	size_t have = 0;
+	*p = buf;
 	if (idx >= 0) {
 		struct es_item *it = &env->items[idx];
 		if (pos < it->size)
 			have = it->size - pos < n ? (size_t)(it->size - pos) : n;
 		if (have) {
-			ssize_t r = es_pread_full(env->in.fd, buf, have, it->off + pos);
+			const unsigned char *q;
+			ssize_t r = es_view_get(v, it->off + pos, have, &q);
 			if (r < 0) {
 				es_errno("%s: read error at byte %llu", env->in.name,
 					 (unsigned long long)(it->off + pos));
@@ -194,11 +199,26 @@ static int read_side(struct es_env *env, int idx, uint64_t pos, unsigned char *b
 				       (unsigned long long)it->size);
 				return -1;
 			}
-			*crc = es_crc32(*crc, buf, have);
+			*crc = es_crc32(*crc, q, have);
+			if (have == n) {
+				*p = q;
+				return 0;
+			}
+			memcpy(buf, q, have);
 		}
 	}
 	memset(buf + have, 0, n - have);
 	return 0;
+}
+
+/* Whether an input was cut short while mapped (view.h): then some of the
+ * bytes compared were zeros that were never in it. */
+static int check_view(const struct es_env *env, const struct es_view *v)
+{
+	if (es_view_check(v) == 0)
+		return 0;
+	es_err("%s: the file was cut short while being read", env->in.name);
+	return -1;
 }
 
 static int check_crc(struct es_env *env, int idx, uint32_t crc)
@@ -217,6 +237,7 @@ static int check_crc(struct es_env *env, int idx, uint32_t crc)
 static int diff_item(struct differ *d, struct es_env *base, int bi,
 		     struct es_env *result, int ri, unsigned char *a, unsigned char *b)
 {
+	const unsigned char *pa, *pb;
 	struct es_ditem *it = &d->it;
 	memset(it, 0, sizeof *it);
 	const struct es_item *src = ri >= 0 ? &result->items[ri] : &base->items[bi];
@@ -235,13 +256,14 @@ static int diff_item(struct differ *d, struct es_env *base, int bi,
 	uint32_t ca = (uint32_t)crc32(0, NULL, 0), cb = ca;
 	for (uint64_t pos = 0; pos < total; pos += DCHUNK) {
 		size_t n = total - pos < DCHUNK ? (size_t)(total - pos) : DCHUNK;
-		if (read_side(base, bi, pos, a, n, &ca) < 0 ||
-		    read_side(result, ri, pos, b, n, &cb) < 0)
+		if (read_side(base, &d->va, bi, pos, a, n, &ca, &pa) < 0 ||
+		    read_side(result, &d->vb, ri, pos, b, n, &cb, &pb) < 0)
 			return -1;
-		if (memcmp(a, b, n) != 0 && scan_chunk(d, a, b, n, pos) < 0)
+		if (memcmp(pa, pb, n) != 0 && scan_chunk(d, pa, pb, n, pos) < 0)
 			return -1;
 	}
-	if (flush_run(d) < 0)
+	if (flush_run(d) < 0 || check_view(base, &d->va) < 0 ||
+	    check_view(result, &d->vb) < 0)
 		return -1;
 	if ((bi >= 0 && check_crc(base, bi, ca) < 0) ||
 	    (ri >= 0 && check_crc(result, ri, cb) < 0))
@@ -280,6 +302,8 @@ int es_diff_run(struct es_env *base, struct es_env *result, struct es_sink *sink
 	memset(&d, 0, sizeof d);
 	d.sink = sink;
 	d.run = es_malloc(ES_RUN_MAX);
+	es_view_init(&d.va, base->in.fd);
+	es_view_init(&d.vb, result->in.fd);
 	unsigned char *a = es_malloc(DCHUNK), *b = es_malloc(DCHUNK);
 	int rc = 0;
 	/* result order first, then items only the base has, in base order */
@@ -304,6 +328,8 @@ int es_diff_run(struct es_env *base, struct es_env *result, struct es_sink *sink
 	free(a);
 	free(b);
 	free(d.run);
+	es_view_free(&d.va);
+	es_view_free(&d.vb);
 	if (rc < 0)
 		return -1;
 	return sink->finish ? sink->finish(sink->arg) : 0;

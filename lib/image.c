@@ -1,6 +1,7 @@
 /* image.c: reading, validating and serializing env images. */
 #include "config.h"
 #include "image.h"
+#include "view.h"
 #include "crc.h"
 #include "util.h"
 
@@ -283,39 +284,62 @@ static int skip_to(struct es_in *in, uint64_t off, unsigned char *buf)
 	return 0;
 }
 
+/* The next N bytes of the item at DONE: from the view of a seekable input,
+ * else read on from a pipe into BUF. */
+static ssize_t item_bytes(struct es_in *in, struct es_view *v, const struct es_item *it,
+			  uint64_t done, size_t n, unsigned char *buf, const unsigned char **p)
+{
+	if (!v) {
+		*p = buf;
+		return es_in_read(in, buf, n);
+	}
+	ssize_t r = es_view_get(v, it->off + done, n, p);
+	if (r < 0)
+		es_errno("%s: read error at byte %llu", in->name,
+			 (unsigned long long)(it->off + done));
+	return r;
+}
+
 int es_env_read_item(struct es_env *env, uint32_t idx, es_chunk_fn fn, void *arg,
 		     uint32_t *crc_out)
 {
 	struct es_item *it = &env->items[idx];
 	struct es_in *in = &env->in;
-	int seekable = in->size != ES_SIZE_UNKNOWN;
-	unsigned char *buf = es_malloc(ES_CHUNK);
+	struct es_view view, *v = NULL;
+	unsigned char *buf = NULL;
 	uint32_t crc = 0;
 	uint64_t done = 0;
 	int rc = -1;
-	if (!seekable && skip_to(in, it->off, buf) < 0)
-		goto out;
+	if (in->size != ES_SIZE_UNKNOWN) {
+		es_view_init(&view, in->fd);
+		v = &view;
+	} else {
+		buf = es_malloc(ES_CHUNK);
+		if (skip_to(in, it->off, buf) < 0)
+			goto out;
+	}
 	while (done < it->size) {
 		uint64_t want = it->size - done;
 		size_t n = want < ES_CHUNK ? (size_t)want : ES_CHUNK;
-		ssize_t r = seekable ? es_pread_full(in->fd, buf, n, it->off + done)
-				     : es_in_read(in, buf, n);
-		if (r < 0) {
-			if (seekable)
-				es_errno("%s: read error at byte %llu", in->name,
-					 (unsigned long long)(it->off + done));
+		const unsigned char *p;
+		ssize_t r = item_bytes(in, v, it, done, n, buf, &p);
+		if (r < 0)
 			goto out;
-		}
 		if ((size_t)r < n) {
 			es_err("%s: item '%s': truncated at byte %llu of %llu", in->name,
 			       it->name, (unsigned long long)(done + (uint64_t)r),
 			       (unsigned long long)it->size);
 			goto out;
 		}
-		crc = es_crc32(crc, buf, n);
-		if (fn && fn(arg, buf, n) < 0)
+		crc = es_crc32(crc, p, n);
+		if (fn && fn(arg, p, n) < 0)
 			goto out;
 		done += n;
+	}
+	if (v && es_view_check(v) < 0) {
+		es_err("%s: item '%s': the file was cut short while being read", in->name,
+		       it->name);
+		goto out;
 	}
 	if (it->crc_known && crc != it->crc) {
 		es_err("%s: item '%s': CRC32 mismatch (directory says %08x, data has %08x)",
@@ -326,6 +350,8 @@ int es_env_read_item(struct es_env *env, uint32_t idx, es_chunk_fn fn, void *arg
 		*crc_out = crc;
 	rc = 0;
 out:
+	if (v)
+		es_view_free(v);
 	free(buf);
 	return rc;
 }
