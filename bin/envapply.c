@@ -29,6 +29,7 @@ enum { OPT_RECOVER = 256, OPT_ROLLBACK, OPT_CHECK };
 
 static struct argp_option options[] = {
 	{"source", 's', "SOURCE", 0, "Where items judged full are copied from (the active's image or raw file)", 0},
+	{"calibration", 'c', "CALFILE", 0, "Judge each item here, as envjudge -c CALFILE would, whatever the stream says (the failover in one step)", 0},
 	{"dry-run", 'n', 0, 0, "Print what would change; write nothing", 0},
 	{"wait", 'w', "SECONDS", 0, "Wait up to SECONDS for another envapply on TARGET (default 0)", 0},
 	{"state-dir", 'J', "DIR", 0, "Keep journal, lock and rollback data in DIR (default: beside TARGET; /var/lib/envsync for block devices)", 0},
@@ -49,6 +50,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 	char *end;
 	switch (key) {
 	case 's': a->o.source = arg; break;
+	case 'c': a->o.calfile = arg; break;
 	case 'n': a->o.dry_run = 1; break;
 	case 'w':
 		errno = 0;
@@ -74,7 +76,8 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 			argp_error(state, "missing operand: TARGET");
 		if (a->recover + a->rollback > 1)
 			argp_error(state, "--recover and --rollback exclude each other");
-		if ((a->recover || a->rollback) && (a->nops > 1 || a->o.dry_run || a->o.source))
+		if ((a->recover || a->rollback) &&
+		    (a->nops > 1 || a->o.dry_run || a->o.source || a->o.calfile))
 			argp_error(state, "--recover and --rollback take only TARGET");
 		break;
 	default: return ARGP_ERR_UNKNOWN;
@@ -83,7 +86,7 @@ static error_t parse_opt(int key, char *arg, struct argp_state *state)
 }
 
 static struct argp argp = {options, parse_opt,
-			   "[-s SOURCE] [-n] TARGET [DIFF]\n--check TARGET [DIFF]\n--recover TARGET\n--rollback TARGET",
+			   "[-c CALFILE] [-s SOURCE] [-n] TARGET [DIFF]\n--check TARGET [DIFF]\n--recover TARGET\n--rollback TARGET",
 			   doc, 0, 0, 0};
 
 int main(int argc, char **argv)

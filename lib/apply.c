@@ -6,6 +6,7 @@
 #include "efivars.h"
 #include "image.h"
 #include "journal.h"
+#include "judge.h"
 #include "stream.h"
 #include "text.h"
 #include "util.h"
@@ -137,13 +138,17 @@ static int check_linear(struct plan *p)
 	return 0;
 }
 
-static int load_plan(struct plan *p, const char *diff)
+/* Read, check and spool the stream; with CAL, judge each item by it on the
+ * way in (envjudge -c in the same process: the one-step failover). */
+static int load_plan(struct plan *p, const char *diff, const struct es_calib *cal)
 {
 	memset(p, 0, sizeof *p);
 	p->dname = diff && strcmp(diff, "-") != 0 ? diff : "(stdin)";
 	p->linear = 1;
 	struct es_sink collect = {p, c_header, c_item, c_entry, c_end, NULL};
-	p->spool = es_spool_stream(diff, &collect);
+	struct es_judge j;
+	struct es_sink judged = es_judge_calib_sink(&j, cal, &collect);
+	p->spool = es_spool_stream(diff, cal ? &judged : &collect);
 	if (p->spool < 0)
 		return -1;
 	int fb = (p->h.flags & ES_DF_BASE_REV) != 0, fr = (p->h.flags & ES_DF_RESULT_REV) != 0;
@@ -749,11 +754,12 @@ static int prepare(const struct es_apply_opts *o, struct es_tpaths *tp, int *loc
 	return ES_OK;
 }
 
-static int run_apply(const struct es_apply_opts *o, struct es_tpaths *tp, struct plan *p)
+static int run_apply(const struct es_apply_opts *o, struct es_tpaths *tp, struct plan *p,
+		     const struct es_calib *cal)
 {
 	enum tstate st;
 	int blk;
-	if (load_plan(p, o->diff) < 0 || target_info(o->target, &blk) < 0 ||
+	if (load_plan(p, o->diff, cal) < 0 || target_info(o->target, &blk) < 0 ||
 	    target_state(p, tp, !o->dry_run || o->check, &st) < 0)
 		return ES_TROUBLE;
 	if (st == AT_BASE && o->check) {
@@ -811,6 +817,10 @@ static int dry_run_check(const struct es_apply_opts *o, struct es_tpaths *tp)
 
 int es_apply(const struct es_apply_opts *o)
 {
+	struct es_calib cal;
+	if (o->calfile && es_calib_load(&cal, o->calfile) < 0)
+		return ES_TROUBLE;
+	/* efivarfs takes every variable whole: there is nothing to judge */
 	if (es_efivars_is_dir(o->target))
 		return es_efivars_apply(o);
 	struct es_tpaths tp;
@@ -820,7 +830,7 @@ int es_apply(const struct es_apply_opts *o)
 	memset(&tp, 0, sizeof tp);
 	int rc = o->dry_run ? dry_run_check(o, &tp) : prepare(o, &tp, &lockfd);
 	if (rc == ES_OK)
-		rc = run_apply(o, &tp, &p);
+		rc = run_apply(o, &tp, &p, o->calfile ? &cal : NULL);
 	free_plan(&p);
 	es_tpaths_free(&tp);
 	if (lockfd >= 0)

@@ -8,6 +8,7 @@ struct es_apply_opts {
 	const char *diff;   /* NULL or "-": stdin */
 	const char *source; /* for items judged full */
 	const char *jdir;   /* state directory (journal, lock), NULL: default */
+	const char *calfile; /* judge every item here by this calibration, or NULL */
 	double wait;        /* seconds to wait for another envapply's lock */
 	int dry_run;
 	int check;          /* with dry_run: only check the target is at the base */

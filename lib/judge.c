@@ -294,3 +294,14 @@ struct es_sink es_judge_sink(struct es_judge *j)
 	struct es_sink s = {j, j_header, j_item, j_entry, j_end, j_finish};
 	return s;
 }
+
+struct es_sink es_judge_calib_sink(struct es_judge *j, const struct es_calib *cal,
+				   struct es_sink *next)
+{
+	memset(j, 0, sizeof *j);
+	j->policy = ES_P_CALIB;
+	if (cal)
+		j->cal = *cal;
+	j->next = next;
+	return es_judge_sink(j);
+}

@@ -309,6 +309,37 @@ write_cal() { # FILE FULL_PER_BYTE
 	[[ "$stderr" == "raw: 4 spots, 4 bytes (301 written), 1 blocks of 4096,"* ]]
 }
 
+@test "envapply -c CALFILE judges in the same process, as envjudge -c would" {
+	envdiff standby.fd active.fd > d.envd || [ $? -eq 1 ]
+	write_cal cheap.cal 1
+	write_cal dear.cal 0.1
+	cp standby.fd t.fd
+	for c in cheap dear; do
+		envjudge -c $c.cal d.envd | envapply -n -s active.fd t.fd > piped.$c
+		envapply -n -c $c.cal -s active.fd t.fd d.envd > one.$c
+		cmp piped.$c one.$c
+	done
+	grep -q 'delta: 4 spots' one.cheap
+	grep -q 'full: copy 1048576 bytes from active.fd' one.dear
+	# the stream's own decisions give way: judged delta, applied full
+	envjudge -r 1 d.envd > j.envd
+	[ "$(decisions j.envd)" = "delta " ]
+	envapply -n -c dear.cal -s active.fd t.fd j.envd | grep -q 'full: copy'
+	envapply -c dear.cal -s active.fd t.fd d.envd
+	cmp t.fd active.fd
+	# a bad calibration: one line, exit 2, before the target is touched
+	rm -f .t.fd.envsync-*
+	cp standby.fd t.fd
+	sed -e 's/^delta_per_spot_ns .*/delta_per_spot_ns -5/' cheap.cal > bad.cal
+	run --separate-stderr envapply -c bad.cal -s active.fd t.fd d.envd
+	one_error "envapply: bad.cal: line 8: delta_per_spot_ns: '-5' is not a non-negative number"
+	cmp t.fd standby.fd
+	[ -z "$(find . -name '.t.fd.envsync-*')" ]
+	run --separate-stderr envapply -c cheap.cal --recover t.fd
+	[ "$status" -eq 2 ]
+	[[ "$stderr" == *"--recover and --rollback take only TARGET"* ]]
+}
+
 @test "-c: invalid calibration files exit 2 naming the file and the line" {
 	envdiff standby.fd active.fd > d.envd || [ $? -eq 1 ]
 	write_cal good.cal 1
