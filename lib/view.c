@@ -11,12 +11,13 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Windows of 8 MiB at offsets that are multiples of it: a window of 1 MiB
+/* Windows of 4 MiB at offsets that are multiples of it: a window of 1 MiB
  * took twice as long per byte (mapping and unmapping), and an aligned one
- * lets the kernel map the page cache's large folios whole. Two views (a
- * diff's inputs) keep 16 MiB of address space, within any ulimit -v the
- * tools are tested under (t/limits.bats). */
-#define WIN (8u << 20)
+ * lets the kernel map the page cache's large folios whole. The pages of a
+ * window count in the tool's resident set while it is mapped: a diff's two
+ * views with 8 MiB windows peaked at 17.6 MiB, over the 16 MiB the tools
+ * are held to (bench/README); with 4 MiB, 9.6 MiB. */
+#define WIN (4u << 20)
 
 /* A file cut short under a mapping raises SIGBUS on the first access past
  * its new end. The handler maps zeros over the rest of that window, marks

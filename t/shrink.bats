@@ -17,7 +17,7 @@ setup_file() {
 
 setup() {
 	cd "$BATS_TEST_TMPDIR" || exit 1
-	# 20 MiB: three of the 8 MiB windows, so the cut is met both inside the
+	# 20 MiB: five of the 4 MiB windows, so the cut is met both inside the
 	# window mapped when it came and in windows mapped after it
 	randfile old.raw $((20 << 20)) 5
 	cp old.raw new.raw
