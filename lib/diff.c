@@ -431,6 +431,17 @@ static int g_finish(void *arg)
 	return g->next->finish ? g->next->finish(g->next->arg) : 0;
 }
 
+/* The two inputs are read side by side, item by item at their offsets: a
+ * pipe cannot be read so, and is refused before any output. */
+static int refuse_pipe(const struct es_env *env)
+{
+	if (env->in.size != ES_SIZE_UNKNOWN)
+		return 0;
+	es_err("%s: a pipe cannot be diffed (both inputs are read side by side): save it to a file first",
+	       env->in.name);
+	return -1;
+}
+
 int es_diff_files(const struct es_diff_opts *a)
 {
 	enum es_env_mode mode = a->raw ? ES_ENV_RAW : ES_ENV_AUTO;
@@ -443,6 +454,11 @@ int es_diff_files(const struct es_diff_opts *a)
 		return ES_TROUBLE;
 	if (es_env_open(&result, a->result, mode) < 0) {
 		es_env_close(&base);
+		return ES_TROUBLE;
+	}
+	if (refuse_pipe(&base) < 0 || refuse_pipe(&result) < 0) {
+		es_env_close(&base);
+		es_env_close(&result);
 		return ES_TROUBLE;
 	}
 	if (!a->force && es_diff_diverged(&base, &result)) {
