@@ -41,6 +41,12 @@ struct plan {
 	const char *dname;
 	int image;
 	int linear;    /* every item's result CRC32 follows from its base's */
+	/* the current item's entry bytes (with the short gaps between them)
+	 * not yet in its xacc, which end at its xend: near entries are taken in
+	 * one CRC call, not one call of 8 bytes each (a fifth of a dense
+	 * apply's time) */
+	unsigned char xbuf[4096];
+	size_t xlen;
 };
 
 /* ---- loading the stream: validate all of it before anything is touched ---- */
@@ -57,7 +63,16 @@ static int c_item(void *arg, const struct es_ditem *it)
 {
 	struct plan *p = arg;
 	p->items[p->n].it = *it;
+	p->xlen = 0;
 	return 0;
+}
+
+/* Take the pending entry bytes into the item's xacc. */
+static void x_flush(struct plan *p, struct pitem *pi)
+{
+	if (p->xlen)
+		pi->xacc = ~es_crc32(~pi->xacc, p->xbuf, p->xlen);
+	p->xlen = 0;
 }
 
 /* Where an entry's XOR bytes go in its item; *n is 0 for none. */
@@ -101,7 +116,17 @@ static int c_entry(void *arg, const struct es_ditem *it, const struct es_entry *
 		es_err("%s: item '%s': entries out of order", p->dname, it->name);
 		return -1;
 	}
-	pi->xacc = ~es_crc32(~raw_shift(pi->xacc, off - pi->xend), e->data, n);
+	/* a short gap goes in as its zero bytes, a long one by raw_shift */
+	uint64_t gap = off - pi->xend;
+	if (gap > 256 || p->xlen + gap + n > sizeof p->xbuf) {
+		x_flush(p, pi);
+		pi->xacc = raw_shift(pi->xacc, gap);
+		gap = 0;
+	}
+	memset(p->xbuf + p->xlen, 0, (size_t)gap);
+	p->xlen += (size_t)gap;
+	memcpy(p->xbuf + p->xlen, e->data, n);
+	p->xlen += n;
 	pi->xend = off + n;
 	return 0;
 }
@@ -110,6 +135,7 @@ static int c_end(void *arg, const struct es_ditem *it, const struct es_dend *d)
 {
 	struct plan *p = arg;
 	(void)it;
+	x_flush(p, &p->items[p->n]);
 	p->items[p->n++].d = *d;
 	return 0;
 }
