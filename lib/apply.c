@@ -172,9 +172,13 @@ static int load_plan(struct plan *p, const char *diff, const struct es_calib *ca
 	p->dname = diff && strcmp(diff, "-") != 0 ? diff : "(stdin)";
 	p->linear = 1;
 	struct es_sink collect = {p, c_header, c_item, c_entry, c_end, NULL};
+	struct es_sink judged, *in = &collect;
 	struct es_judge j;
-	struct es_sink judged = es_judge_calib_sink(&j, cal, &collect);
-	p->spool = es_spool_stream(diff, cal ? &judged : &collect);
+	if (cal) {
+		judged = es_judge_calib_sink(&j, cal, &collect);
+		in = &judged;
+	}
+	p->spool = es_spool_stream(diff, in);
 	if (p->spool < 0)
 		return -1;
 	int fb = (p->h.flags & ES_DF_BASE_REV) != 0, fr = (p->h.flags & ES_DF_RESULT_REV) != 0;

@@ -284,22 +284,6 @@ static int skip_to(struct es_in *in, uint64_t off, unsigned char *buf)
 	return 0;
 }
 
-/* The next N bytes of the item at DONE: from the view of a seekable input,
- * else read on from a pipe into BUF. */
-static ssize_t item_bytes(struct es_in *in, struct es_view *v, const struct es_item *it,
-			  uint64_t done, size_t n, unsigned char *buf, const unsigned char **p)
-{
-	if (!v) {
-		*p = buf;
-		return es_in_read(in, buf, n);
-	}
-	ssize_t r = es_view_get(v, it->off + done, n, p);
-	if (r < 0)
-		es_errno("%s: read error at byte %llu", in->name,
-			 (unsigned long long)(it->off + done));
-	return r;
-}
-
 int es_env_read_item(struct es_env *env, uint32_t idx, es_chunk_fn fn, void *arg,
 		     uint32_t *crc_out)
 {
@@ -311,7 +295,7 @@ int es_env_read_item(struct es_env *env, uint32_t idx, es_chunk_fn fn, void *arg
 	uint64_t done = 0;
 	int rc = -1;
 	if (in->size != ES_SIZE_UNKNOWN) {
-		es_view_init(&view, in->fd);
+		es_view_init(&view, in->fd, in->name);
 		v = &view;
 	} else {
 		buf = es_malloc(ES_CHUNK);
@@ -321,8 +305,9 @@ int es_env_read_item(struct es_env *env, uint32_t idx, es_chunk_fn fn, void *arg
 	while (done < it->size) {
 		uint64_t want = it->size - done;
 		size_t n = want < ES_CHUNK ? (size_t)want : ES_CHUNK;
-		const unsigned char *p;
-		ssize_t r = item_bytes(in, v, it, done, n, buf, &p);
+		const unsigned char *p = buf;
+		/* from the view of a seekable input, else read on from a pipe */
+		ssize_t r = v ? es_view_get(v, it->off + done, n, &p) : es_in_read(in, buf, n);
 		if (r < 0)
 			goto out;
 		if ((size_t)r < n) {
@@ -336,11 +321,8 @@ int es_env_read_item(struct es_env *env, uint32_t idx, es_chunk_fn fn, void *arg
 			goto out;
 		done += n;
 	}
-	if (v && es_view_check(v) < 0) {
-		es_err("%s: item '%s': the file was cut short while being read", in->name,
-		       it->name);
+	if (v && es_view_check(v, it->name) < 0)
 		goto out;
-	}
 	if (it->crc_known && crc != it->crc) {
 		es_err("%s: item '%s': CRC32 mismatch (directory says %08x, data has %08x)",
 		       in->name, it->name, it->crc, crc);

@@ -300,8 +300,7 @@ struct es_sink es_judge_calib_sink(struct es_judge *j, const struct es_calib *ca
 {
 	memset(j, 0, sizeof *j);
 	j->policy = ES_P_CALIB;
-	if (cal)
-		j->cal = *cal;
+	j->cal = *cal;
 	j->next = next;
 	return es_judge_sink(j);
 }

@@ -45,7 +45,7 @@ void es_calib_write(const struct es_calib *c, FILE *f, const char *medium);
 
 /* A sink recording decisions in the stream and passing it on to j->next. */
 struct es_sink es_judge_sink(struct es_judge *j);
-/* J set up to judge by CAL (when not NULL) and pass on to NEXT; its sink. */
+/* J set up to judge by CAL and pass on to NEXT; its sink. */
 struct es_sink es_judge_calib_sink(struct es_judge *j, const struct es_calib *cal,
 				   struct es_sink *next);
 

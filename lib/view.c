@@ -86,11 +86,12 @@ static void enlist(struct es_view *v, int on)
 		v->map_ok = 0; /* more views than slots: this one reads instead */
 }
 
-void es_view_init(struct es_view *v, int fd)
+void es_view_init(struct es_view *v, int fd, const char *name)
 {
 	struct stat st;
 	memset(v, 0, sizeof *v);
 	v->fd = fd;
+	v->name = name;
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && install_bus() == 0) {
 		v->size = (uint64_t)st.st_size;
 		v->map_ok = 1;
@@ -129,7 +130,10 @@ static ssize_t get_read(struct es_view *v, uint64_t off, size_t n, const unsigne
 	if (!v->buf)
 		v->buf = es_malloc(ES_VIEW_MAX);
 	*p = v->buf;
-	return es_pread_full(v->fd, v->buf, n, off);
+	ssize_t r = es_pread_full(v->fd, v->buf, n, off);
+	if (r < 0)
+		es_errno("%s: read error at byte %llu", v->name, (unsigned long long)off);
+	return r;
 }
 
 ssize_t es_view_get(struct es_view *v, uint64_t off, size_t n, const unsigned char **p)
@@ -155,9 +159,15 @@ ssize_t es_view_get(struct es_view *v, uint64_t off, size_t n, const unsigned ch
 	return (ssize_t)n;
 }
 
-int es_view_check(const struct es_view *v)
+int es_view_check(const struct es_view *v, const char *item)
 {
-	return v->shrunk ? -1 : 0;
+	if (!v->shrunk)
+		return 0;
+	if (item)
+		es_err("%s: item '%s': the file was cut short while being read", v->name, item);
+	else
+		es_err("%s: the file was cut short while being read", v->name);
+	return -1;
 }
 
 void es_view_free(struct es_view *v)

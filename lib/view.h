@@ -17,6 +17,7 @@
 
 struct es_view {
 	int fd;
+	const char *name;       /* the file, for messages */
 	uint64_t size;          /* the file's size at init: no map goes past it */
 	int map_ok;             /* a regular file, mapped so far without failure */
 	unsigned char *win;     /* the mapped window, or NULL */
@@ -26,16 +27,18 @@ struct es_view {
 	volatile sig_atomic_t shrunk; /* the file shrank under the window */
 };
 
-/* A view of the file open on FD (not taken over: the caller closes it). */
-void es_view_init(struct es_view *v, int fd);
+/* A view of the file NAME open on FD (not taken over: the caller closes it). */
+void es_view_init(struct es_view *v, int fd, const char *name);
 /* Point *P at up to N (at most ES_VIEW_MAX) bytes of the file at OFF. Returns
- * how many: N, fewer only at the end of the file, or -1 with errno set. The
- * bytes stay valid until the next call. */
+ * how many: N, fewer only at the end of the file, or -1 after a read error
+ * (reported, naming the file and the byte). The bytes stay valid until the
+ * next call. */
 ssize_t es_view_get(struct es_view *v, uint64_t off, size_t n, const unsigned char **p);
 /* Whether bytes handed out so far can be trusted: 0, or -1 when the file was
- * cut short while mapped (those of its bytes read as zeros). Check it before
- * using what was computed from them. */
-int es_view_check(const struct es_view *v);
+ * cut short while mapped (those of its bytes read as zeros), reported with
+ * ITEM's name when not NULL. Check it before using what was computed from
+ * them. */
+int es_view_check(const struct es_view *v, const char *item);
 void es_view_free(struct es_view *v);
 
 #endif

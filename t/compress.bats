@@ -17,7 +17,6 @@ setup() {
 	cp standby.fd saved.fd
 }
 
-
 is_gzip() { # FILE
 	[ "$(xxd -p -l 2 "$1")" = 1f8b ]
 }

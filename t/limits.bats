@@ -60,12 +60,18 @@ mkstream() {
 	one_error "envjudge: d.envd: entry 1 (byte 144): *beyond the item"
 }
 
-@test "a 1 GiB sparse raw pair in 64 MiB of address space: envdiff, envjudge, envapply" {
-	no_ulimit_v && skip "ASan builds and valgrind cannot run under ulimit -v"
+# A 1 GiB sparse raw pair (base.raw, new.raw: 7 bytes changed at 512 MiB)
+# and a target (a copy of base.raw).
+sparse_pair() {
 	truncate -s 1G base.raw
 	truncate -s 1G target.raw
 	truncate -s 1G new.raw
 	printf 'changed' | dd of=new.raw bs=1 seek=$((512 << 20)) conv=notrunc status=none
+}
+
+@test "a 1 GiB sparse raw pair in 64 MiB of address space: envdiff, envjudge, envapply" {
+	no_ulimit_v && skip "ASan builds and valgrind cannot run under ulimit -v"
+	sparse_pair
 	run --separate-stderr bash -c 'ulimit -v 65536; envdiff base.raw new.raw > d.envd'
 	[ "$status" -eq 1 ]
 	run --separate-stderr bash -c 'ulimit -v 65536; envjudge d.envd > j.envd'
@@ -79,10 +85,7 @@ mkstream() {
 	# inputs are read through 4 MiB mapped windows (lib/view.c), whose pages
 	# count in the resident set: GNU time's peak RSS holds them to the aim
 	no_ulimit_v && skip "ASan and valgrind add their own memory"
-	truncate -s 1G base.raw
-	truncate -s 1G target.raw
-	truncate -s 1G new.raw
-	printf 'changed' | dd of=new.raw bs=1 seek=$((512 << 20)) conv=notrunc status=none
+	sparse_pair
 	rss() { /usr/bin/time -f %M -o rss.out "$@"; }
 	rss envdiff base.raw new.raw > d.envd || [ $? -eq 1 ]
 	echo "# envdiff: $(tail -n 1 rss.out) KiB" >&3
