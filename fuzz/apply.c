@@ -51,12 +51,22 @@ static unsigned char *read_file(const char *path, size_t *n)
 	return b;
 }
 
+static void clean(void);
+
+/* The directory is per process: leave none behind in /dev/shm. */
+static void remove_dir(void)
+{
+	clean();
+	rmdir(dir);
+}
+
 static void init(void)
 {
 	snprintf(dir, sizeof dir, "/dev/shm/envsync-fuzz-apply.%d", (int)getpid());
 	mkdir(dir, 0700);
 	snprintf(target, sizeof target, "%s/t", dir);
 	snprintf(source, sizeof source, "%s/src", dir);
+	atexit(remove_dir);
 	for (size_t i = 0; i < sizeof rawbase; i++)
 		rawbase[i] = (unsigned char)(i * 37 + 11);
 	struct es_item it[2];

@@ -189,6 +189,21 @@ static uint32_t crc_fold(uint32_t crc, const unsigned char *p, size_t n)
 
 #endif
 
+/* Zeros only shift the register: with zlib's inversions, the raw CRC of
+ * ~CRC followed by N zero bytes is ~CRC * x^(8N) mod P, which is what
+ * crc32_combine computes for a second part whose CRC is 0. */
+uint32_t es_crc32_zeros(uint32_t crc, uint64_t n)
+{
+	/* crc32_combine takes a z_off_t: a long, signed, 32-bit on some ABIs */
+	const uint64_t most = sizeof(z_off_t) >= 8 ? (uint64_t)1 << 62 : (uint64_t)1 << 30;
+	while (n) {
+		uint64_t k = n > most ? most : n;
+		crc = ~(uint32_t)crc32_combine(~crc, 0, (z_off_t)k);
+		n -= k;
+	}
+	return crc;
+}
+
 int es_crc32_path(int most)
 {
 	int best = best_path();

@@ -11,6 +11,10 @@
  * time), zlib otherwise. */
 uint32_t es_crc32(uint32_t crc, const unsigned char *buf, size_t n);
 
+/* The CRC32 CRC becomes after N more bytes that are all zero, without
+ * reading them: a sparse file's holes (N is 64-bit for that reason). */
+uint32_t es_crc32_zeros(uint32_t crc, uint64_t n);
+
 /* The ways to compute it, slowest first. */
 #define ES_CRC_ZLIB 0    /* zlib's crc32_z */
 #define ES_CRC_FOLD128 1 /* PCLMULQDQ, 128-bit lanes */

@@ -159,6 +159,29 @@ ssize_t es_view_get(struct es_view *v, uint64_t off, size_t n, const unsigned ch
 	return (ssize_t)n;
 }
 
+uint64_t es_view_hole(const struct es_view *v, uint64_t off, uint64_t *data)
+{
+	*data = off < v->size ? v->size - off : 0;
+	if (!v->map_ok || off >= v->size)
+		return 0;
+	/* the descriptor's offset is someone else's: put it back */
+	off_t was = lseek(v->fd, 0, SEEK_CUR);
+	uint64_t hole = 0;
+	off_t d = lseek(v->fd, (off_t)off, SEEK_DATA);
+	if (d < 0) { /* ENXIO: a hole to the end; else holes are not told */
+		hole = errno == ENXIO ? v->size - off : 0;
+	} else if ((uint64_t)d > off) {
+		hole = ((uint64_t)d < v->size ? (uint64_t)d : v->size) - off;
+	} else {
+		off_t h = lseek(v->fd, (off_t)off, SEEK_HOLE);
+		if (h >= 0 && (uint64_t)h < v->size)
+			*data = (uint64_t)h - off;
+	}
+	if (was >= 0)
+		(void)lseek(v->fd, was, SEEK_SET);
+	return hole;
+}
+
 int es_view_check(const struct es_view *v, const char *item)
 {
 	if (!v->shrunk)

@@ -34,6 +34,13 @@ void es_view_init(struct es_view *v, int fd, const char *name);
  * (reported, naming the file and the byte). The bytes stay valid until the
  * next call. */
 ssize_t es_view_get(struct es_view *v, uint64_t off, size_t n, const unsigned char **p);
+/* Whether the file's bytes at OFF are a hole (unstored, read as zeros):
+ * returns how many bytes from OFF on are, 0 when OFF is in data or the file
+ * is not a regular one whose holes the system tells. *DATA gets how many
+ * bytes from OFF on are data before the next hole (to the size at init when
+ * there is none); meaningful only when 0 is returned. Lets a reader skip a
+ * sparse file's holes instead of reading gigabytes of zeros. */
+uint64_t es_view_hole(const struct es_view *v, uint64_t off, uint64_t *data);
 /* Whether bytes handed out so far can be trusted: 0, or -1 when the file was
  * cut short while mapped (those of its bytes read as zeros), reported with
  * ITEM's name when not NULL. Check it before using what was computed from

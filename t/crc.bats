@@ -46,6 +46,13 @@ check_way() {
 	check_way 0
 }
 
+@test "es_crc32_zeros equals zlib over zero bytes (0..5000, 64 KiB, 5 GiB)" {
+	run "$CRCCHECK" zeros
+	echo "$output"
+	[ "$status" -eq 0 ]
+	[[ "$output" = *": 15022 checked, 0 mismatches" ]]
+}
+
 @test "es_crc32 folds where the CPU can" {
 	[ "$(uname -m)" = x86_64 ] || skip "folding is x86-64 only"
 	grep -qw pclmulqdq /proc/cpuinfo || skip "this CPU has no PCLMULQDQ"

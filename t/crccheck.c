@@ -5,6 +5,8 @@
  *                            long buffers, from several initial CRCs
  *   crccheck pieces [MOST]   long buffers fed in random pieces
  *   crccheck file FILE       print the CRC32 of FILE by zlib and by es_crc32
+ *   crccheck zeros           es_crc32_zeros against zlib over zero bytes, for
+ *                            lengths 0..5000, around 64 KiB and past 4 GiB
  * MOST (0, 1, 2) is the fastest way es_crc32 may use; the program says which
  * it got. Prints the first mismatches and exits 1 if there are any. */
 #include <stdio.h>
@@ -73,6 +75,38 @@ static void pieces(void)
 	}
 }
 
+static void check_zeros(const unsigned char *zero, uint32_t init, uint64_t n)
+{
+	uint32_t want = init;
+	for (uint64_t done = 0; done < n;) {
+		size_t k = n - done < BIG ? (size_t)(n - done) : BIG;
+		/* past 4 GiB, the folding CRC: zlib alone would take seconds */
+		want = n > BIG ? es_crc32(want, zero, k) : (uint32_t)crc32_z(want, zero, k);
+		done += k;
+	}
+	uint32_t got = es_crc32_zeros(init, n);
+	checked++;
+	if (got != want && bad++ < 10)
+		printf("mismatch in zeros: init %08x length %llu: %08x, want %08x\n", init,
+		       (unsigned long long)n, got, want);
+}
+
+static void zeros(void)
+{
+	static const uint32_t inits[] = {0, 0xffffffffu, 0x12345678u};
+	unsigned char *zero = calloc(1, BIG);
+	if (!zero)
+		exit(2);
+	for (size_t k = 0; k < sizeof inits / sizeof inits[0]; k++) {
+		for (uint64_t n = 0; n <= 5000; n++)
+			check_zeros(zero, inits[k], n);
+		for (uint64_t n = 65536 - 3; n < 65536 + 3; n++)
+			check_zeros(zero, inits[k], n);
+	}
+	check_zeros(zero, 0x9abcdef0u, ((uint64_t)5 << 30) + 7);
+	free(zero);
+}
+
 static int file(const char *path)
 {
 	FILE *f = fopen(path, "rb");
@@ -94,7 +128,7 @@ static int file(const char *path)
 int main(int argc, char **argv)
 {
 	if (argc < 2 || argc > 3) {
-		fprintf(stderr, "usage: crccheck path | all [MOST] | pieces [MOST] | file FILE\n");
+		fprintf(stderr, "usage: crccheck path | all [MOST] | pieces [MOST] | zeros | file FILE\n");
 		return 2;
 	}
 	buf = malloc(BIG);
@@ -113,6 +147,8 @@ int main(int argc, char **argv)
 		all();
 	else if (strcmp(argv[1], "pieces") == 0)
 		pieces();
+	else if (strcmp(argv[1], "zeros") == 0)
+		zeros();
 	else
 		return 2;
 	printf("way %d: %lu checked, %lu mismatches\n", way, checked, bad);
