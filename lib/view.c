@@ -17,7 +17,7 @@
  * window count in the tool's resident set while it is mapped: a diff's two
  * views with 8 MiB windows peaked at 17.6 MiB, over the 16 MiB the tools
  * are held to (bench/README); with 4 MiB, 9.6 MiB. */
-#define WIN (4u << 20)
+#define WIN ES_VIEW_ALIGN
 
 /* A file cut short under a mapping raises SIGBUS on the first access past
  * its new end. The handler maps zeros over the rest of that window, marks
@@ -131,7 +131,7 @@ static ssize_t get_read(struct es_view *v, uint64_t off, size_t n, const unsigne
 		v->buf = es_malloc(ES_VIEW_MAX);
 	*p = v->buf;
 	ssize_t r = es_pread_full(v->fd, v->buf, n, off);
-	if (r < 0)
+	if (r < 0 && !v->quiet)
 		es_errno("%s: read error at byte %llu", v->name, (unsigned long long)off);
 	return r;
 }

@@ -12,6 +12,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* Windows are mapped at multiples of this: a reader splitting a file
+ * between views splits it here. */
+#define ES_VIEW_ALIGN (4u << 20)
+
 /* The most bytes one es_view_get returns. */
 #define ES_VIEW_MAX (1u << 20)
 
@@ -25,6 +29,7 @@ struct es_view {
 	size_t win_len;
 	unsigned char *buf;     /* for reads that are not mapped */
 	volatile sig_atomic_t shrunk; /* the file shrank under the window */
+	int quiet;              /* report no read error: the caller will */
 };
 
 /* A view of the file NAME open on FD (not taken over: the caller closes it). */

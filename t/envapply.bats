@@ -271,6 +271,27 @@ make_items() {
 	no_leftovers other.fd
 }
 
+@test "a large target (checked by two threads): a byte changed in either half is caught" {
+	# From 64 MiB an item's CRC32 is read in two halves at once (lib/image.c,
+	# where there are two CPUs); a stray byte in each half, near the cut and
+	# at the ends, must still make the target neither base nor result.
+	local size=$(((72 << 20) + 4097)) at
+	randfile old $size 13
+	cp old new
+	poke new 5000 42
+	envdiff old new | envjudge -r 1 -o d.envd
+	for at in 0 $((36 << 20)) $((36 << 20 - 1)) $((size - 1)); do
+		cp old t
+		xorpoke t "$at" 01
+		run --separate-stderr envapply t d.envd
+		[ "$status" -eq 4 ] || { echo "byte $at: exit $status"; return 1; }
+		[[ "$stderr" == "envapply: t: is neither at the diff's base nor at its result"* ]]
+	done
+	cp old t
+	envapply t d.envd
+	cmp t new
+}
+
 @test "--rollback after a delta apply restores the old bytes; a second rollback redoes" {
 	envdiff standby.fd active.fd | envjudge -o r.envd
 	cp standby.fd t.fd

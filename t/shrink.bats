@@ -59,6 +59,20 @@ shrunk() { # PATH CMD...
 	[ -z "$(find . -name '.t.raw.envsync-*' ! -name '*-lock')" ]
 }
 
+@test "envapply: a large target (two threads read it) cut short: one line, exit 2" {
+	# from 64 MiB the check reads the two halves at once, each its own
+	# mapping; the second half's thread stays quiet and the lone reread
+	# reports
+	randfile big.raw $((72 << 20)) 6
+	cp big.raw bignew.raw
+	poke bignew.raw 100 ff
+	envdiff big.raw bignew.raw | envjudge -r 1 > d.envd || true
+	cp big.raw t.raw
+	shrunk t.raw envapply t.raw d.envd
+	one_error "envapply: t.raw: item *: the file was cut short while being read"
+	cmp t.raw <(head -c $((3 << 20)) big.raw)
+}
+
 @test "envdump: a source cut short while dumped: exit 2, no image" {
 	shrunk new.raw envdump -r 1 a=new.raw -o img.env
 	one_error "envdump: new.raw: item *: the file was cut short while being read"
