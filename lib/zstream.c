@@ -41,10 +41,24 @@ int es_z_magic(const unsigned char *p, size_t n)
 
 /* ---- output ---- */
 
+/* A stream of at most SMALL plain bytes is deflated at level 9 whatever the
+ * level asked for: a small stream is mostly its fixed records (a one-byte
+ * change: 240 bytes, four CRC32s), and level 9 takes 7-9 % off them (97 ->
+ * 90 bytes); on 4 KiB of a dense stream it costs 0.45 ms (level 1 0.1 ms),
+ * but 24 ms on 64 KiB, so larger streams keep the level. The first SMALL
+ * bytes are held until the stream is known to be longer: switching a
+ * started stream from level 9 to 1 (deflateParams) made zlib's level 1
+ * compress the rest 40 % worse (16 091 -> 22 604 bytes). */
+#define SMALL 4096u
+#define SMALL_LEVEL 9
+
 struct es_zout {
 	int fd;
 	const char *name;
 	z_stream zs;
+	size_t held;    /* plain bytes in hold; deflate has had none yet */
+	int started;    /* deflate has had bytes */
+	unsigned char hold[SMALL];
 	unsigned char out[ZBUF];
 };
 
@@ -78,9 +92,9 @@ static int zout_drain(struct es_zout *z, int all)
 	return 0;
 }
 
-int es_zout_write(struct es_zout *z, const void *p, size_t n)
+static int deflate_in(struct es_zout *z, const unsigned char *c, size_t n)
 {
-	const unsigned char *c = p;
+	z->started = 1;
 	while (n) {
 		uInt take = n > UINT_MAX ? UINT_MAX : (uInt)n;
 		z->zs.next_in = (unsigned char *)c;
@@ -99,9 +113,30 @@ int es_zout_write(struct es_zout *z, const void *p, size_t n)
 	return 0;
 }
 
+int es_zout_write(struct es_zout *z, const void *p, size_t n)
+{
+	if (!z->started && n <= SMALL - z->held) {
+		memcpy(z->hold + z->held, p, n);
+		z->held += n;
+		return 0;
+	}
+	if (!z->started && deflate_in(z, z->hold, z->held) < 0)
+		return -1;
+	return deflate_in(z, p, n);
+}
+
 int es_zout_finish(struct es_zout *z)
 {
 	int rc;
+	if (!z->started) {
+		/* before any deflate() call the new level applies from the start */
+		if (deflateParams(&z->zs, SMALL_LEVEL, Z_DEFAULT_STRATEGY) != Z_OK) {
+			es_err("%s: compression failed", z->name);
+			return -1;
+		}
+		if (deflate_in(z, z->hold, z->held) < 0)
+			return -1;
+	}
 	z->zs.avail_in = 0;
 	do {
 		rc = deflate(&z->zs, Z_FINISH);

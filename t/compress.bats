@@ -217,6 +217,39 @@ is_plain() { # FILE
 	one_error "envjudge: bomb.gz: item 'raw' end (byte *): counts (* entries, * spots, * bytes) disagree with the entries (11184*"
 }
 
+# The gzip header's extra-flags byte: 2 when deflated at level 9, 4 at 1.
+xfl() { # FILE
+	xxd -p -s 8 -l 1 "$1"
+}
+
+@test "a stream of at most 4 KiB is deflated at level 9 whatever the level; a longer one at its level" {
+	randfile old 65536 8
+	cp old one
+	poke one 1000 55
+	cp old many
+	local i
+	for ((i = 0; i < 400; i++)); do
+		poke many $((i * 160 + 3)) 5a
+	done
+	envdiff old one > one.envd || [ $? -eq 1 ]
+	envdiff old many > many.envd || [ $? -eq 1 ]
+	[ "$(stat -c %s one.envd)" -le 4096 ]
+	[ "$(stat -c %s many.envd)" -gt 4096 ]
+	for l in 1 6 9; do
+		envdiff -z"$l" old one > one$l.gz || [ $? -eq 1 ]
+		envdiff -z"$l" old many > many$l.gz || [ $? -eq 1 ]
+		gzip -dc one$l.gz | cmp - one.envd
+		gzip -dc many$l.gz | cmp - many.envd
+		[ "$(xfl one$l.gz)" = 02 ]
+	done
+	cmp one1.gz one9.gz
+	[ "$(xfl many1.gz)" = 04 ]
+	[ "$(xfl many6.gz)" = 00 ]
+	[ "$(xfl many9.gz)" = 02 ]
+	# level 9 is smaller on the small stream than level 1 would be
+	[ "$(stat -c %s one1.gz)" -lt "$(gzip -1 -n -c one.envd | wc -c)" ]
+}
+
 @test "compressed is smaller on a sparse pair" {
 	randfile old 4194304 7
 	cp old new
