@@ -612,9 +612,20 @@ static int setup(struct scratch *s, const struct es_calib_opts *o)
 	return 0;
 }
 
+/* Rounds of every measurement, --quick too. With one, five quick 1 MiB
+ * calibrations put the cost per entry at 53-168 ns (a slow sample of the
+ * long-run full copy), two of them left the delta's cost per byte at 0, and
+ * the bench's 1 MiB dense pairs went delta, 1.4 x slower than full; with
+ * two, eight put it at 47-60 ns and the crossover at 224-296 spots, in 0.8 s
+ * each. At the item's size the first full copy also turns the sparse
+ * scratch target into allocated blocks: alone it read 150 ms at 64 MiB where
+ * later copies took 75 (a 64 MiB bench pair with 0.1 % changed went delta,
+ * 2.5 x slower). */
+#define ROUNDS 2
+
 /* The size-independent costs, on scratch files of W bytes; when W is the
  * item's size, its full copies and one-spot delta are among them. */
-static int work_points(struct scratch *s, uint64_t W, int quick, int rounds)
+static int work_points(struct scratch *s, uint64_t W, int quick)
 {
 	struct job jobs[MAXPTS];
 	int n = 0;
@@ -652,13 +663,12 @@ static int work_points(struct scratch *s, uint64_t W, int quick, int rounds)
 	uint64_t dense = (W / 2 < RUN_MAX ? W / 2 : RUN_MAX) / 16;
 	if (dense >= 16)
 		jobs[n++] = (struct job){0, {dense, 1, 16}, NULL, NULL, NULL, {0}, 0};
-	return measure(s, W, jobs, n, rounds);
+	return measure(s, W, jobs, n, ROUNDS);
 }
 
 static int run_points(struct scratch *s, int quick)
 {
 	uint64_t S = s->size, W = quick ? WORK_QUICK : WORK_MAX;
-	int rounds = quick ? 1 : 2;
 	/* at the item's size: full copies, one-spot deltas; the rest on the
 	 * work file, also for a smaller item: on a few MiB the per-spot and
 	 * per-byte costs drown in fsync latency (a 1 MiB fit left them at 0,
@@ -666,19 +676,12 @@ static int run_points(struct scratch *s, int quick)
 	if (S != W) {
 		struct job at_size[2] = {{1, {1, 1, S}, NULL, NULL, NULL, {0}, 0},
 					 {0, {1, 1, S}, NULL, NULL, NULL, {0}, 0}};
-		/* two rounds here even --quick: the first full copy also turns
-		 * the sparse scratch target into allocated blocks, and alone it
-		 * read 150 ms at 64 MiB where later copies took 75 (the full
-		 * copy's cost decides the crossover; a 64 MiB bench pair with
-		 * 0.1 % changed went delta, 2.5 x slower) */
-		return measure(s, S, at_size, 2, 2) < 0 ? -1 : work_points(s, W, quick, rounds);
+		return measure(s, S, at_size, 2, ROUNDS) < 0 ? -1 : work_points(s, W, quick);
 	}
 	/* the work file's size: full copies of a quarter too, for the cost
 	 * per byte */
 	struct job quarter = {1, {1, 1, S / 4 ? S / 4 : 1}, NULL, NULL, NULL, {0}, 0};
-	return measure(s, S / 4 ? S / 4 : 1, &quarter, 1, rounds) < 0
-		       ? -1
-		       : work_points(s, S, quick, rounds);
+	return measure(s, S / 4 ? S / 4 : 1, &quarter, 1, ROUNDS) < 0 ? -1 : work_points(s, S, quick);
 }
 
 static int write_calfile(const struct scratch *s, const struct es_calib *c,
