@@ -249,6 +249,13 @@ static void add_written(struct es_judge *j, uint64_t start, uint64_t n)
 	j->span_end = start + n;
 }
 
+/* The block holding byte OFF: a shift for the usual power-of-two block, as
+ * the two divisions per entry were half the judge's time on a dense diff. */
+static inline uint64_t block_of(uint64_t off, uint64_t bs)
+{
+	return (bs & (bs - 1)) == 0 ? off >> __builtin_ctzll(bs) : off / bs;
+}
+
 /* Count distinct medium blocks the item's runs touch, and the bytes a delta
  * writes. */
 static int j_entry(void *arg, const struct es_ditem *it, const struct es_entry *e)
@@ -262,7 +269,8 @@ static int j_entry(void *arg, const struct es_ditem *it, const struct es_entry *
 		j->rbytes += it->result_size - start < n ? it->result_size - start : n;
 	if (e->flag != ES_INVALID && j->policy == ES_P_CALIB) {
 		add_written(j, start, n);
-		uint64_t b0 = start / j->cal.block_size, b1 = (start + n - 1) / j->cal.block_size;
+		uint64_t b0 = block_of(start, j->cal.block_size);
+		uint64_t b1 = block_of(start + n - 1, j->cal.block_size);
 		if (j->have_block && b0 == j->last_block)
 			b0++;
 		if (b1 >= b0)
