@@ -189,19 +189,22 @@ static uint32_t crc_fold(uint32_t crc, const unsigned char *p, size_t n)
 
 #endif
 
+uint32_t es_crc32_combine(uint32_t a, uint32_t b, uint64_t len_b)
+{
+	/* crc32_combine takes a z_off_t: a long, signed, 32-bit on some ABIs;
+	 * A's part is only shifted, so a long B can be passed in pieces */
+	const uint64_t most = sizeof(z_off_t) >= 8 ? (uint64_t)1 << 62 : (uint64_t)1 << 30;
+	for (; len_b > most; len_b -= most)
+		a = (uint32_t)crc32_combine(a, 0, (z_off_t)most);
+	return (uint32_t)crc32_combine(a, b, (z_off_t)len_b);
+}
+
 /* Zeros only shift the register: with zlib's inversions, the raw CRC of
  * ~CRC followed by N zero bytes is ~CRC * x^(8N) mod P, which is what
  * crc32_combine computes for a second part whose CRC is 0. */
 uint32_t es_crc32_zeros(uint32_t crc, uint64_t n)
 {
-	/* crc32_combine takes a z_off_t: a long, signed, 32-bit on some ABIs */
-	const uint64_t most = sizeof(z_off_t) >= 8 ? (uint64_t)1 << 62 : (uint64_t)1 << 30;
-	while (n) {
-		uint64_t k = n > most ? most : n;
-		crc = ~(uint32_t)crc32_combine(~crc, 0, (z_off_t)k);
-		n -= k;
-	}
-	return crc;
+	return ~es_crc32_combine(~crc, 0, n);
 }
 
 int es_crc32_path(int most)

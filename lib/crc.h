@@ -14,6 +14,9 @@ uint32_t es_crc32(uint32_t crc, const unsigned char *buf, size_t n);
 /* The CRC32 CRC becomes after N more bytes that are all zero, without
  * reading them: a sparse file's holes (N is 64-bit for that reason). */
 uint32_t es_crc32_zeros(uint32_t crc, uint64_t n);
+/* The CRC32 of A's bytes followed by B's, from their CRC32s and B's length
+ * (zlib's crc32_combine, for any 64-bit length). */
+uint32_t es_crc32_combine(uint32_t a, uint32_t b, uint64_t len_b);
 
 /* The ways to compute it, slowest first. */
 #define ES_CRC_ZLIB 0    /* zlib's crc32_z */

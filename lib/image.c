@@ -393,7 +393,7 @@ static int crc_parallel(struct es_in *in, const struct es_item *it, struct es_vi
 		return -1;
 	if (h.rc < 0)
 		return 1;
-	*crc = (uint32_t)crc32_combine(first, h.crc, (z_off_t)(it->size - h.from));
+	*crc = es_crc32_combine(first, h.crc, it->size - h.from);
 	return 0;
 }
 
