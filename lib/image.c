@@ -405,7 +405,7 @@ int es_env_read_item(struct es_env *env, uint32_t idx, es_chunk_fn fn, void *arg
 	struct es_view view, *v = NULL;
 	unsigned char *buf = NULL;
 	uint32_t crc = 0;
-	uint64_t data;
+	uint64_t data = 0; /* bytes from the item's start known not to be a hole */
 	int rc = -1;
 	if (in->size != ES_SIZE_UNKNOWN) {
 		es_view_init(&view, in->fd, in->name);
@@ -415,11 +415,14 @@ int es_env_read_item(struct es_env *env, uint32_t idx, es_chunk_fn fn, void *arg
 		if (skip_to(in, it->off, buf) < 0)
 			goto out;
 	}
+	if (v && !fn && es_view_hole(v, it->off, &data) != 0)
+		data = 0; /* starts in a hole: read_span skips it */
+	/* a large item without holes: two threads, else (or if that failed:
+	 * the lone read then reports why) one */
 	int alone = 1;
-	if (v && !fn && it->size >= PAR_MIN && es_view_hole(v, it->off, &data) == 0 &&
-	    data >= it->size && cpus() > 1)
+	if (data >= it->size && it->size >= PAR_MIN && cpus() > 1)
 		alone = crc_parallel(in, it, v, &crc);
-	if (alone < 0 || (alone && read_span(in, it, v, buf, 0, it->size, 0, fn, arg, &crc) < 0))
+	if (alone < 0 || (alone && read_span(in, it, v, buf, 0, it->size, data, fn, arg, &crc) < 0))
 		goto out;
 	if (v && es_view_check(v, it->name) < 0)
 		goto out;

@@ -280,7 +280,7 @@ make_items() {
 	cp old new
 	poke new 5000 42
 	envdiff old new | envjudge -r 1 -o d.envd
-	for at in 0 $((36 << 20)) $((36 << 20 - 1)) $((size - 1)); do
+	for at in 0 $(((36 << 20) - 1)) $((36 << 20)) $((size - 1)); do
 		cp old t
 		xorpoke t "$at" 01
 		run --separate-stderr envapply t d.envd
