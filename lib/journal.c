@@ -155,10 +155,15 @@ int es_jw_open(struct es_jwriter *jw, const struct es_tpaths *p, int tfd,
 	jw->tsize = tsize;
 	jw->tname = p->target;
 	jw->newb = es_malloc(ES_JREC_MAX);
+	es_view_init(&jw->tv, tfd, p->target);
 	es_writer_init(&jw->w, jw->fd, p->jtmp);
 	unsigned char h[J_HDR];
 	enc_state(h, st);
-	return es_writer_put(&jw->w, h, sizeof h);
+	if (es_writer_put(&jw->w, h, sizeof h) < 0) {
+		es_jw_abort(jw, p);
+		return -1;
+	}
+	return 0;
 }
 
 /* Old bytes of the target at [off, off+n): zero past its current end. */
@@ -167,15 +172,8 @@ static int read_old(struct es_jwriter *jw, uint64_t off, unsigned char *buf, siz
 	size_t have = 0;
 	if (off < jw->tsize) {
 		have = jw->tsize - off < n ? (size_t)(jw->tsize - off) : n;
-		ssize_t r = es_pread_full(jw->tfd, buf, have, off);
-		if (r < 0 || (size_t)r != have) {
-			if (r < 0)
-				es_errno("%s: read error at byte %llu", jw->tname,
-					 (unsigned long long)off);
-			else
-				es_err("%s: target shrank while being read", jw->tname);
+		if (es_view_read(&jw->tv, off, buf, have) < 0)
 			return -1;
-		}
 	}
 	memset(buf + have, 0, n - have);
 	return 0;
@@ -300,6 +298,7 @@ int es_jw_commit(struct es_jwriter *jw, const struct es_tpaths *p)
 	if (r == 0)
 		r = put_tail(&jw->w, jw->nrec);
 	es_writer_free(&jw->w);
+	es_view_free(&jw->tv);
 	free(jw->newb);
 	jw->newb = NULL;
 	if (r < 0) {
@@ -317,6 +316,7 @@ void es_jw_abort(struct es_jwriter *jw, const struct es_tpaths *p)
 {
 	if (jw->newb) {
 		es_writer_free(&jw->w);
+		es_view_free(&jw->tv);
 		free(jw->newb);
 		jw->newb = NULL;
 		close(jw->fd);
@@ -519,6 +519,54 @@ static int size_is(int tfd, const char *tname, uint64_t want)
 	return 0;
 }
 
+/* Records' bytes on their way to the target, joined into one write while
+ * they lie on the same or neighbouring pages: the bytes between them are
+ * written back as they are. Those bytes are the same before, during and
+ * after the apply, so a write cut short by a crash leaves them as they
+ * were, and the records' own bytes are put right by replaying the journal
+ * as ever. One write call per record was a third of a dense delta's system
+ * calls (625 records in 1 MiB). */
+#define WP_MAX (1u << 20)
+#define WP_PAGE 4096u
+
+struct wpend {
+	int fd;
+	const char *name;
+	struct es_view *v; /* where the bytes between records are read */
+	unsigned char *buf;
+	uint64_t off;
+	size_t len;
+};
+
+static int wp_flush(struct wpend *w)
+{
+	if (w->len && es_pwrite_full(w->fd, w->buf, w->len, w->off) < 0) {
+		es_errno("%s: write error at byte %llu", w->name, (unsigned long long)w->off);
+		return -1;
+	}
+	w->len = 0;
+	return 0;
+}
+
+static int wp_add(struct wpend *w, uint64_t off, const unsigned char *p, size_t n)
+{
+	uint64_t end = w->off + w->len;
+	if (w->len && off >= end && off / WP_PAGE <= (end - 1) / WP_PAGE + 1 &&
+	    off + n - w->off <= WP_MAX) {
+		size_t gap = (size_t)(off - end);
+		if (gap && es_view_read(w->v, end, w->buf + w->len, gap) < 0)
+			return -1;
+		w->len += gap;
+	} else {
+		if (wp_flush(w) < 0)
+			return -1;
+		w->off = off;
+	}
+	memcpy(w->buf + w->len, p, n);
+	w->len += n;
+	return 0;
+}
+
 /* Write each record's side (or, CHECK, compare it with the target). A
  * journal is written only after the whole of it has been checked; reading
  * it back needs no second check (its CRC32 is still checked at its end). */
@@ -544,6 +592,11 @@ static int each_record(const char *path, int tfd, const char *tname, int backwar
 		r = resize(tfd, tname, to);
 	else
 		r = size_is(tfd, tname, to);
+	/* read back mapped: a read call per record was a third of a dense
+	 * delta's system calls */
+	struct es_view tv;
+	es_view_init(&tv, tfd, tname);
+	struct wpend w = {tfd, tname, &tv, check ? NULL : es_malloc(WP_MAX), 0, 0};
 	while (r == 0 && (r = jnext(&j, &off, &len)) == 0) {
 		if (jread(&j, buf, 2 * (size_t)len, "record data") < 0) {
 			r = -1;
@@ -554,17 +607,19 @@ static int each_record(const char *path, int tfd, const char *tname, int backwar
 		size_t n = to - off < len ? (size_t)(to - off) : len;
 		const unsigned char *want = buf + (backward ? 0 : len);
 		if (check) {
-			if (es_pread_full(tfd, have, n, off) != (ssize_t)n ||
-			    memcmp(have, want, n) != 0) {
+			if (es_view_read(&tv, off, have, n) < 0 || memcmp(have, want, n) != 0) {
 				es_err("%s: bytes %llu to %llu do not read back as written", tname,
 				       (unsigned long long)off, (unsigned long long)(off + n - 1));
 				r = -1;
 			}
-		} else if (es_pwrite_full(tfd, want, n, off) < 0) {
-			es_errno("%s: write error at byte %llu", tname, (unsigned long long)off);
+		} else if (wp_add(&w, off, want, n) < 0) {
 			r = -1;
 		}
 	}
+	if (r >= 0 && !check && wp_flush(&w) < 0)
+		r = -1;
+	free(w.buf);
+	es_view_free(&tv);
 	free(buf);
 	jclose(&j);
 	return r < 0 ? -1 : 0;

@@ -5,6 +5,7 @@
 
 #include <stdint.h>
 #include "stream.h"
+#include "view.h"
 
 #define ES_JREC_MAX (64u << 10) /* bytes per record, bounds replay's buffers */
 /* XOR spots at most this many bytes apart share a journal record, the gap
@@ -58,6 +59,8 @@ struct es_jwriter {
 	int xor_mode;       /* the pending record holds XOR bytes */
 	unsigned char *newb;
 	const char *tname;
+	struct es_view tv;  /* the old bytes, mapped: a read call per record
+			       was most of a dense delta's time */
 };
 int es_jw_open(struct es_jwriter *jw, const struct es_tpaths *p, int tfd,
 	       uint64_t tsize, const struct es_jstate *st);

@@ -159,6 +159,28 @@ ssize_t es_view_get(struct es_view *v, uint64_t off, size_t n, const unsigned ch
 	return (ssize_t)n;
 }
 
+int es_view_read(struct es_view *v, uint64_t off, unsigned char *buf, size_t n)
+{
+	while (n) {
+		const unsigned char *p;
+		ssize_t r = es_view_get(v, off, n, &p);
+		if (r < 0)
+			return -1;
+		if (r == 0) {
+			es_err("%s: the file ends at byte %llu, before the bytes to be read",
+			       v->name, (unsigned long long)off);
+			return -1;
+		}
+		memcpy(buf, p, (size_t)r);
+		if (es_view_check(v, NULL) < 0)
+			return -1;
+		buf += r;
+		off += (uint64_t)r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
 uint64_t es_view_hole(const struct es_view *v, uint64_t off, uint64_t *data)
 {
 	*data = off < v->size ? v->size - off : 0;

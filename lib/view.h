@@ -39,6 +39,9 @@ void es_view_init(struct es_view *v, int fd, const char *name);
  * (reported, naming the file and the byte). The bytes stay valid until the
  * next call. */
 ssize_t es_view_get(struct es_view *v, uint64_t off, size_t n, const unsigned char **p);
+/* Copy N bytes of the file at OFF into BUF: 0, or -1 when they cannot all
+ * be read (reported: a read error, or the file ends or was cut short). */
+int es_view_read(struct es_view *v, uint64_t off, unsigned char *buf, size_t n);
 /* Whether the file's bytes at OFF are a hole (unstored, read as zeros):
  * returns how many bytes from OFF on are, 0 when OFF is in data or the file
  * is not a regular one whose holes the system tells. *DATA gets how many

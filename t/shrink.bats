@@ -59,6 +59,21 @@ shrunk() { # PATH CMD...
 	[ -z "$(find . -name '.t.raw.envsync-*' ! -name '*-lock')" ]
 }
 
+@test "envapply: a prepared target cut short while its old bytes are journaled" {
+	# with the target's verified state recorded, the first mapping of it is
+	# the journal writer's, reading the old bytes under the spots: the spot
+	# at 19 MiB is then past the cut
+	envdiff old.raw new.raw | envjudge -r 1 > d.envd || true
+	cp old.raw t.raw
+	sleep 1.1 # a verified state is recorded once the file has been still 1 s
+	envapply --check t.raw d.envd
+	[ -e .t.raw.envsync-verified ]
+	shrunk t.raw envapply t.raw d.envd
+	one_error "envapply: t.raw: the file was cut short while being read"
+	cmp t.raw <(head -c $((3 << 20)) old.raw)
+	[ -z "$(find . -name '.t.raw.envsync-*' ! -name '*-lock' ! -name '*-verified')" ]
+}
+
 @test "envapply: a large target (two threads read it) cut short: one line, exit 2" {
 	# from 64 MiB the check reads the two halves at once, each its own
 	# mapping; the second half's thread stays quiet and the lone reread
