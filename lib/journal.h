@@ -57,7 +57,7 @@ struct es_jwriter {
 	uint64_t off;       /* pending record */
 	size_t len;
 	int xor_mode;       /* the pending record holds XOR bytes */
-	unsigned char *newb;
+	unsigned char *newb, *oldb; /* the pending record's bytes (one allocation) */
 	const char *tname;
 	struct es_view tv;  /* the old bytes, mapped: a read call per record
 			       was most of a dense delta's time */

@@ -144,6 +144,38 @@ tmpfs_or_skip() { # DIR SIZE
 	unchanged standby.env saved.env
 }
 
+@test "a damaged journal (any byte flipped): --rollback refuses, target unchanged" {
+	# the journal's CRC32 is taken over its buffer in stretches (lib/journal.c
+	# jcrc), not per field read: every byte must still count, the tail's too
+	envdiff standby.fd active.fd | envjudge -r 1 -o d.envd || true
+	envapply standby.fd d.envd
+	cmp standby.fd active.fd
+	local j=.standby.fd.envsync-last n off b st
+	cp "$j" last.saved
+	n=$(stat -c %s "$j")
+	[ "$n" -gt 100 ]
+	for ((off = 0; off < n; off += 7)); do
+		cp last.saved "$j"
+		b=$(xxd -s "$off" -l 1 -p "$j")
+		poke "$j" "$off" "$(printf '%02x' $((0x$b ^ 0x5a)))"
+		st=0
+		envapply --rollback standby.fd 2> err || st=$?
+		[ "$st" -eq 2 ] || { echo "flipped byte $off of $n: exit $st: $(cat err)"; return 1; }
+		[ "$(wc -l < err)" -eq 1 ] || { echo "flipped byte $off: $(cat err)"; return 1; }
+		cmp standby.fd active.fd
+	done
+	# a byte of the last record's data (the tail is the last 24 bytes): the
+	# CRC32 says so
+	cp last.saved "$j"
+	poke "$j" $((n - 30)) "$(printf '%02x' $((0x$(xxd -s $((n - 30)) -l 1 -p "$j") ^ 1)))"
+	run --separate-stderr envapply --rollback standby.fd
+	one_error 2 "envapply: *: journal CRC32 or record count mismatch"
+	# the undamaged journal still rolls back
+	cp last.saved "$j"
+	envapply --rollback standby.fd
+	cmp standby.fd saved.fd
+}
+
 @test "a stream for another target (another base): exit 4, target unchanged" {
 	# images: the same revisions, other contents
 	randfile other.bios 131072 99
