@@ -16,6 +16,11 @@ static inline int es_j_joins(uint64_t end, uint64_t off)
 {
 	return off >= end && off - end <= ES_J_GAP;
 }
+/* The records a stretch of LEN journaled bytes takes. */
+static inline uint64_t es_j_records(uint64_t len)
+{
+	return (len + ES_JREC_MAX - 1) / ES_JREC_MAX;
+}
 
 enum es_jkind { ES_J_RAW = 1, ES_J_IMAGE = 2, ES_J_RENAMED = 3 };
 

@@ -44,6 +44,7 @@ static const struct calkey calkeys[] = {
 	K("delta_per_byte_ns", per_byte, 0), K("delta_per_block_ns", per_block, 0),
 	K("full_fixed_ns", full_fixed, 0), K("full_per_byte_ns", full_per_byte, 0),
 	{"full_per_entry_ns", offsetof(struct es_calib, full_per_entry), 0, 1},
+	{"delta_per_record_ns", offsetof(struct es_calib, per_record), 0, 1},
 };
 #define NKEYS (sizeof calkeys / sizeof calkeys[0])
 
@@ -187,18 +188,19 @@ static uint8_t decide(struct es_judge *j, const struct es_ditem *it, const struc
 		 * journals and writes the gaps between near spots too */
 		double entries = c->full_per_entry * (double)d->entries;
 		uint64_t written = j->written + (j->span_end - j->span_start);
+		uint64_t records = j->records + es_j_records(j->span_end - j->span_start);
 		double delta = c->delta_fixed + c->per_spot * (double)d->spots +
 			       c->per_byte * (double)written + c->per_block * (double)j->blocks +
-			       entries;
+			       c->per_record * (double)records + entries;
 		double full = c->full_fixed + c->full_per_byte * (double)size + entries;
 		if (j->verbose)
 			fprintf(j->verbose,
 				"%s: %" PRIu64 " spots, %" PRIu64 " bytes (%" PRIu64
-				" written), %" PRIu64 " blocks of %" PRIu64 ", %" PRIu64
-				" entries, size %" PRIu64
+				" written, %" PRIu64 " records), %" PRIu64 " blocks of %" PRIu64
+				", %" PRIu64 " entries, size %" PRIu64
 				": predicted delta %.3f ms, full %.3f ms, margin %.3f ms -> %s\n",
-				it->name, d->spots, d->bytes, written, j->blocks, c->block_size,
-				d->entries, size,
+				it->name, d->spots, d->bytes, written, records, j->blocks,
+				c->block_size, d->entries, size,
 				delta / 1e6, full / 1e6, fabs(full - delta) / 1e6,
 				delta <= full ? "delta" : "full");
 		return delta <= full ? ES_DELTA : ES_FULL;
@@ -231,6 +233,7 @@ static int j_item(void *arg, const struct es_ditem *it)
 	j->blocks = 0;
 	j->rbytes = 0;
 	j->written = 0;
+	j->records = 0;
 	j->span_start = j->span_end = 0;
 	j->have_block = 0;
 	return j->next && j->next->item ? j->next->item(j->next->arg, it) : 0;
@@ -245,6 +248,7 @@ static void add_written(struct es_judge *j, uint64_t start, uint64_t n)
 		return;
 	}
 	j->written += j->span_end - j->span_start;
+	j->records += es_j_records(j->span_end - j->span_start);
 	j->span_start = start;
 	j->span_end = start + n;
 }

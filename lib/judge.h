@@ -16,6 +16,7 @@ struct es_calib {
 	double delta_fixed, per_spot, per_byte, per_block;
 	double full_fixed, full_per_byte;
 	double full_per_entry; /* optional in the file: 0 when absent */
+	double per_record;     /* optional too: a delta's cost per journal record */
 };
 
 enum es_policy { ES_P_RATIO, ES_P_FIXED, ES_P_CALIB };
@@ -34,6 +35,7 @@ struct es_judge {
 	/* bytes a delta journals and writes: the spots with the gaps of at most
 	 * ES_J_GAP between them (span_*: the stretch being built) */
 	uint64_t written, span_start, span_end;
+	uint64_t records; /* the journal's records, of the stretches closed */
 	int have_block;
 	struct es_sink *next; /* where the judged stream goes, or NULL */
 };

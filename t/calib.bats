@@ -24,6 +24,10 @@ load common
 	[ "$(awk '$1 == "point" && $2 == "full" && $6 > 1000' cal | wc -l)" -eq 1 ]
 	[ "$(grep -c '^point delta .* 16777216 [0-9]*$' cal)" -ge 8 ]
 	grep -q '^full_per_entry_ns [0-9]' cal
+	# the cost per journal record, told from the cost per block by points
+	# with four spots a block, 1024 bytes apart (too far to share a record)
+	grep -q '^delta_per_record_ns [0-9]' cal
+	[ "$(awk '$1 == "point" && $2 == "delta" && $3 >= 256 && $3 == 4 * $5' cal | wc -l)" -ge 2 ]
 	# and envjudge -c uses it, printing both predictions
 	cp target other
 	poke other 10 ff
@@ -186,8 +190,8 @@ full_per_byte_ns 0'
 		run --separate-stderr envjudge -v -c old.cal -o /dev/null z.envd
 		echo "$stride: $stderr"
 		case $stride in
-		64) [[ "$stderr" == *"1024 spots, 1024 bytes (65473 written), "*"predicted delta 0.665 ms, full 0.050 ms"*"-> full" ]] ;;
-		1024) [[ "$stderr" == *"1024 spots, 1024 bytes (1024 written), "*"predicted delta 0.020 ms, full 0.050 ms"*"-> delta" ]] ;;
+		64) [[ "$stderr" == *"1024 spots, 1024 bytes (65473 written, 1 records), "*"predicted delta 0.665 ms, full 0.050 ms"*"-> full" ]] ;;
+		1024) [[ "$stderr" == *"1024 spots, 1024 bytes (1024 written, 1024 records), "*"predicted delta 0.020 ms, full 0.050 ms"*"-> delta" ]] ;;
 		esac
 	done
 }

@@ -290,7 +290,7 @@ write_cal() { # FILE FULL_PER_BYTE
 	[ "$(decisions b.envd)" = "full " ]
 	run --separate-stderr envjudge -v -c cheap.cal -o /dev/null d.envd
 	[ "$status" -eq 0 ]
-	[[ "$stderr" == "raw: 4 spots, 28 bytes (28 written), 4 blocks of 4096, 4 entries, size 1048576: predicted delta 0.380 ms, full 1.149 ms"*"-> delta" ]] || { echo "$stderr"; false; }
+	[[ "$stderr" == "raw: 4 spots, 28 bytes (28 written, 4 records), 4 blocks of 4096, 4 entries, size 1048576: predicted delta 0.380 ms, full 1.149 ms"*"-> delta" ]] || { echo "$stderr"; false; }
 	run --separate-stderr envjudge -v -c dear.cal -o /dev/null d.envd
 	[[ "$stderr" == *"predicted delta 0.380 ms, full 0.205 ms"*"-> full" ]]
 	# the per-block cost counts the blocks the spots touch: 4 spots in one block
@@ -299,14 +299,26 @@ write_cal() { # FILE FULL_PER_BYTE
 	for off in 0 1000 2000 3000; do poke z.new "$off" 01; done
 	envdiff z.old z.new > z.envd || [ $? -eq 1 ]
 	run --separate-stderr envjudge -v -c cheap.cal -o /dev/null z.envd
-	[[ "$stderr" == "raw: 4 spots, 4 bytes (4 written), 1 blocks of 4096,"* ]]
+	[[ "$stderr" == "raw: 4 spots, 4 bytes (4 written, 4 records), 1 blocks of 4096,"* ]]
 	# spots at most 512 bytes apart are journaled and written with the gap
 	# between them: 4 spots 100 bytes apart write 301 bytes
 	cp z.old z.new
 	for off in 0 100 200 300; do poke z.new "$off" 01; done
 	envdiff z.old z.new > z.envd || [ $? -eq 1 ]
 	run --separate-stderr envjudge -v -c cheap.cal -o /dev/null z.envd
-	[[ "$stderr" == "raw: 4 spots, 4 bytes (301 written), 1 blocks of 4096,"* ]]
+	[[ "$stderr" == "raw: 4 spots, 4 bytes (301 written, 1 records), 1 blocks of 4096,"* ]]
+	# a calibration with a cost per journal record (delta_per_record_ns,
+	# optional) adds it per record the journal would take: 4 spots 1000
+	# bytes apart are 4 records, 0.4 ms more at 100000 ns each; 100 bytes
+	# apart one record: 0.1 + 0.2 + 0.003 + 0.02 + 0.1 = 0.423 ms
+	write_cal rec.cal 1
+	echo 'delta_per_record_ns 100000' >> rec.cal
+	run --separate-stderr envjudge -v -c cheap.cal -o /dev/null d.envd
+	[[ "$stderr" == *"predicted delta 0.380 ms,"* ]]
+	run --separate-stderr envjudge -v -c rec.cal -o /dev/null d.envd
+	[[ "$stderr" == *"(28 written, 4 records)"*"predicted delta 0.780 ms,"* ]] || { echo "$stderr"; false; }
+	run --separate-stderr envjudge -v -c rec.cal -o /dev/null z.envd
+	[[ "$stderr" == *"(301 written, 1 records)"*"predicted delta 0.423 ms,"* ]] || { echo "$stderr"; false; }
 }
 
 @test "envapply -c CALFILE judges in the same process, as envjudge -c would" {
