@@ -39,9 +39,9 @@ median() { # NUMBERS... -> their median (empty without numbers)
 # fresh SRC DST: DST a fresh, durable copy of SRC with no envsync state
 # (journal, lock, rollback data, verified-state record) beside it. Written
 # as the cp peer writes (4 MiB at a time), which leaves it in the page cache
-# in large folios, as a read from disk or envapply's own 1 MiB writes do:
-# cp's 128 KiB writes leave 128 KiB folios, and mapping those made reading
-# a 1 GiB copy (a cold apply's check) 54 ms against 44 here.
+# in large folios, as a read from disk (readahead) does: cp's 128 KiB writes
+# leave 128 KiB folios, and mapping those made a cold apply's check of a
+# 1 GiB copy (envapply -n) 54-104 ms, median 63, against 42-43 here.
 fresh() {
 	rm -f "$(dirname "$2")/.$(basename "$2").envsync-"* "$2"
 	dd if="$1" of="$2" bs=4M conv=fsync status=none
