@@ -546,7 +546,8 @@ void es_calib_crossover(const struct es_calib *c, uint64_t size, FILE *f)
 	double full = c->full_fixed + c->full_per_byte * (double)size;
 	double B = (double)c->block_size;
 	/* what one more spot adds to a delta beyond a full copy: both read
-	 * its entries, so only the per-spot, per-byte and per-block costs */
+	 * its entries, so only the per-spot, per-byte, per-block and
+	 * per-record costs (a lone spot is a record of its own) */
 	double scattered = c->per_spot + c->per_byte + c->per_block + c->per_record;
 	double runs = c->per_spot + c->per_byte * B + c->per_block + c->per_record;
 	double room = full - c->delta_fixed;

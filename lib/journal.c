@@ -604,7 +604,8 @@ static int each_record(const char *path, int tfd, const char *tname, int backwar
 		r = resize(tfd, tname, to);
 	else
 		r = size_is(tfd, tname, to);
-	/* read back mapped: a read call per record was a third of a dense
+	/* the target mapped, for the read-back and for the bytes between
+	 * joined records: a read call per record was a third of a dense
 	 * delta's system calls */
 	struct es_view tv;
 	es_view_init(&tv, tfd, tname);

@@ -129,12 +129,11 @@ tmpfs_or_skip() { # DIR SIZE
 	one_error 2 "envapply: flip.envd: byte 44: header CRC32 mismatch"
 	unchanged standby.fd saved.fd
 	# any byte of the stream, flipped, is caught (every 13th: all the fields)
-	local n off b st
+	local n off st
 	n=$(stat -c %s img.envd)
 	for ((off = 0; off < n; off += 13)); do
 		cp img.envd flip.envd
-		b=$(xxd -s "$off" -l 1 -p flip.envd)
-		poke flip.envd "$off" "$(printf '%02x' $((0x$b ^ 0x5a)))"
+		xorpoke flip.envd "$off" 5a
 		st=0
 		envapply -s active.env standby.env flip.envd 2> err || st=$?
 		[ "$st" -eq 2 ] || { echo "flipped byte $off: exit $st"; return 1; }
@@ -150,14 +149,13 @@ tmpfs_or_skip() { # DIR SIZE
 	envdiff standby.fd active.fd | envjudge -r 1 -o d.envd || true
 	envapply standby.fd d.envd
 	cmp standby.fd active.fd
-	local j=.standby.fd.envsync-last n off b st
+	local j=.standby.fd.envsync-last n off st
 	cp "$j" last.saved
 	n=$(stat -c %s "$j")
 	[ "$n" -gt 100 ]
 	for ((off = 0; off < n; off += 7)); do
 		cp last.saved "$j"
-		b=$(xxd -s "$off" -l 1 -p "$j")
-		poke "$j" "$off" "$(printf '%02x' $((0x$b ^ 0x5a)))"
+		xorpoke "$j" "$off" 5a
 		st=0
 		envapply --rollback standby.fd 2> err || st=$?
 		[ "$st" -eq 2 ] || { echo "flipped byte $off of $n: exit $st: $(cat err)"; return 1; }
@@ -167,7 +165,7 @@ tmpfs_or_skip() { # DIR SIZE
 	# a byte of the last record's data (the tail is the last 24 bytes): the
 	# CRC32 says so
 	cp last.saved "$j"
-	poke "$j" $((n - 30)) "$(printf '%02x' $((0x$(xxd -s $((n - 30)) -l 1 -p "$j") ^ 1)))"
+	xorpoke "$j" $((n - 30)) 01
 	run --separate-stderr envapply --rollback standby.fd
 	one_error 2 "envapply: *: journal CRC32 or record count mismatch"
 	# the undamaged journal still rolls back
