@@ -588,6 +588,7 @@ struct fcopy {
 	int fd;
 	uint64_t off;
 	const char *name;
+	struct es_wb *wb;
 };
 
 static int fcopy_chunk(void *arg, const unsigned char *buf, size_t n)
@@ -597,6 +598,7 @@ static int fcopy_chunk(void *arg, const unsigned char *buf, size_t n)
 		es_errno("%s: write error", c->name);
 		return -1;
 	}
+	es_wb_wrote(c->wb, c->off, n);
 	c->off += n;
 	return 0;
 }
@@ -626,13 +628,15 @@ static int build_items(struct plan *p, const struct es_tpaths *tp, int fd,
 		byres[pi->it.result_index] = pi;
 	}
 	uint64_t off = p->image ? ES_IMG_HDR + (uint64_t)nres * ES_IMG_DIRENT : 0;
+	struct es_wb wb;
+	es_wb_init(&wb, fd);
 	for (uint32_t i = 0; i < nres; i++) {
 		struct pitem *pi = byres[i];
 		strcpy(items[i].name, pi->it.name);
 		items[i].size = pi->it.result_size;
 		items[i].crc = pi->d.result_crc;
 		pi->toff = off;
-		struct fcopy c = {fd, off, tp->fresh};
+		struct fcopy c = {fd, off, tp->fresh, &wb};
 		int r = 0;
 		if (is_full(pi))
 			r = copy_source(src, pi, fcopy_chunk, &c);

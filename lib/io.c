@@ -146,6 +146,31 @@ int es_pwrite_full(int fd, const void *buf, size_t n, uint64_t off)
 	return 0;
 }
 
+void es_wb_init(struct es_wb *wb, int fd)
+{
+	wb->fd = fd;
+	wb->lo = wb->hi = wb->bytes = 0;
+}
+
+void es_wb_wrote(struct es_wb *wb, uint64_t off, uint64_t n)
+{
+	if (!wb->bytes) {
+		wb->lo = off;
+		wb->hi = off + n;
+	} else {
+		wb->lo = off < wb->lo ? off : wb->lo;
+		wb->hi = off + n > wb->hi ? off + n : wb->hi;
+	}
+	wb->bytes += n;
+	if (wb->bytes < ES_WB_CHUNK)
+		return;
+	/* only a start: the fsync that follows still decides what is durable,
+	 * so a file system or device that cannot do this loses nothing */
+	(void)sync_file_range(wb->fd, (off_t)wb->lo, (off_t)(wb->hi - wb->lo),
+			      SYNC_FILE_RANGE_WRITE);
+	wb->bytes = 0;
+}
+
 /* Temporary files to remove if a signal ends the program. */
 #define MAX_TEMPS 8
 static char *volatile temps[MAX_TEMPS];

@@ -32,6 +32,21 @@ ssize_t es_in_read(struct es_in *in, void *buf, size_t n);
 int es_write_full(int fd, const void *buf, size_t n);
 int es_pwrite_full(int fd, const void *buf, size_t n, uint64_t off);
 
+/* Writeback started behind a long write, a chunk at a time. Without it the
+ * kernel keeps the dirty pages until the fsync at the end and the disk idles
+ * while they are made: a 1 GiB copy and fsync took 0.98-1.37 s here, 0.52-0.68
+ * s with writeback started every 4-8 MiB. */
+#define ES_WB_CHUNK (8u << 20)
+struct es_wb {
+	int fd;
+	uint64_t lo, hi, bytes; /* written since the last start: where, how much */
+};
+void es_wb_init(struct es_wb *wb, int fd);
+/* Note N bytes written at OFF; start writeback once a chunk's worth has
+ * gathered (bytes written, not their span: a sparse delta's few pages go
+ * with the fsync). */
+void es_wb_wrote(struct es_wb *wb, uint64_t off, uint64_t n);
+
 /* An output that appears whole or not at all. */
 struct es_out {
 	int fd;

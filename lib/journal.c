@@ -548,6 +548,7 @@ struct wpend {
 	unsigned char *buf;
 	uint64_t off;
 	size_t len;
+	struct es_wb wb;
 };
 
 static int wp_flush(struct wpend *w)
@@ -556,6 +557,7 @@ static int wp_flush(struct wpend *w)
 		es_errno("%s: write error at byte %llu", w->name, (unsigned long long)w->off);
 		return -1;
 	}
+	es_wb_wrote(&w->wb, w->off, w->len);
 	w->len = 0;
 	return 0;
 }
@@ -609,7 +611,8 @@ static int each_record(const char *path, int tfd, const char *tname, int backwar
 	 * delta's system calls */
 	struct es_view tv;
 	es_view_init(&tv, tfd, tname);
-	struct wpend w = {tfd, tname, &tv, check ? NULL : es_malloc(WP_MAX), 0, 0};
+	struct wpend w = {tfd, tname, &tv, check ? NULL : es_malloc(WP_MAX), 0, 0, {0}};
+	es_wb_init(&w.wb, tfd);
 	while (r == 0 && (r = jnext(&j, &off, &len)) == 0) {
 		if (jread(&j, buf, 2 * (size_t)len, "record data") < 0) {
 			r = -1;

@@ -84,6 +84,7 @@ void es_writer_init(struct es_writer *w, int fd, const char *name)
 	w->name = name;
 	w->buf = es_malloc(WBUF);
 	w->crc = 0;
+	es_wb_init(&w->wb, fd);
 }
 
 int es_writer_compress(struct es_writer *w, int level)
@@ -109,6 +110,8 @@ static int wout(struct es_writer *w, const void *p, size_t n)
 		es_errno("%s: write error", w->name);
 		return -1;
 	}
+	es_wb_wrote(&w->wb, w->out, n);
+	w->out += n;
 	return 0;
 }
 

@@ -78,6 +78,8 @@ struct es_writer {
 	uint32_t crc;
 	uint64_t bytes;
 	struct es_zout *z; /* NULL: plain; else the bytes go through deflate */
+	uint64_t out;      /* plain bytes written to fd, for wb */
+	struct es_wb wb;
 };
 void es_writer_init(struct es_writer *w, int fd, const char *name);
 /* Write the stream compressed (envsync(5), COMPRESSION) at zlib LEVEL 1 to 9;
