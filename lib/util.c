@@ -85,7 +85,15 @@ void *es_calloc(size_t n, size_t m)
 
 int es_allzero(const unsigned char *p, size_t n)
 {
-	return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
+	/* most calls are a stream record's few padding bytes, where a call to
+	 * memcmp cost more than the loop: a fifth of reading a dense diff */
+	if (n <= 64) {
+		unsigned char acc = 0;
+		for (size_t i = 0; i < n; i++)
+			acc |= p[i];
+		return acc == 0;
+	}
+	return p[0] == 0 && memcmp(p, p + 1, n - 1) == 0;
 }
 
 int es_parse_u64(const char *s, uint64_t *out)
