@@ -291,25 +291,42 @@ static int skip_to(struct es_in *in, uint64_t off, unsigned char *buf)
  * from FROM on are known not to be a hole; where none are known and only the
  * CRC is wanted, the holes are asked for and skipped. Errors are reported
  * unless the view is quiet. */
+static int feed_zeros(es_chunk_fn fn, void *arg, const unsigned char *zeros, uint64_t n)
+{
+	while (n) {
+		size_t k = n < ES_CHUNK ? (size_t)n : ES_CHUNK;
+		if (fn(arg, zeros, k) < 0)
+			return -1;
+		n -= k;
+	}
+	return 0;
+}
+
 static int read_span(struct es_in *in, const struct es_item *it, struct es_view *v,
 		     unsigned char *buf, uint64_t from, uint64_t to, uint64_t data,
 		     es_chunk_fn fn, void *arg, uint32_t *crc_out)
 {
+	static const unsigned char zeros[ES_CHUNK];
 	uint32_t crc = 0;
 	uint64_t done = from;
 	while (done < to) {
 		uint64_t want = to - done;
-		if (v && !fn && data == 0) {
-			/* a hole's CRC needs no reading: its bytes are zeros */
+		if (v && data == 0) {
+			/* a hole's bytes are zeros, known without reading: mapping
+			 * them made the page cache fill a zero page for each, the
+			 * most of a calibration's 1 GiB full copy from its sparse
+			 * source (3.1-4.0 s, against 0.6-1.3 s from real data) */
 			uint64_t hole = es_view_hole(v, it->off + done, &data);
 			if (hole) {
 				hole = hole < want ? hole : want;
+				if (fn && feed_zeros(fn, arg, zeros, hole) < 0)
+					return -1;
 				crc = es_crc32_zeros(crc, hole);
 				done += hole;
 				continue;
 			}
 		}
-		if (v && !fn && data && data < want)
+		if (v && data && data < want)
 			want = data;
 		size_t n = want < ES_CHUNK ? (size_t)want : ES_CHUNK;
 		const unsigned char *p = buf;

@@ -146,24 +146,50 @@ make_items() {
 	done
 }
 
+# a: 4096 random bytes (SEED); b: a, a hole up to SIZE, one byte. Skips
+# the test without fincore, which few_resident needs.
+holey_pair() { # SEED SIZE
+	command -v fincore >/dev/null || skip "no fincore (util-linux-extra)"
+	randfile a 4096 "$1"
+	cp a b
+	truncate -s "$2" b
+	printf 'x' >>b
+}
+
+# Fewer than 64 of FILE's pages in the page cache: a mapped read of a hole
+# puts a zero page there for each of its pages.
+few_resident() { # FILE
+	run fincore -b -n -o PAGES "$1"
+	echo "$1: resident pages: $output"
+	[ "$output" -lt 64 ]
+}
+
 @test "a raw target grown by a hole: exact, and the hole is not read to verify it" {
 	# The result is the base, 256 MiB of hole (zeros no block holds) and one
 	# byte. Its verification skips the hole (SEEK_DATA, and the CRC32 of
 	# zeros by arithmetic): fuzz/apply found a small stream growing a target
 	# by 16 GiB whose verification read them all, 113 s. A mapped read of a
 	# hole puts zero pages in the page cache; fincore counts them.
-	command -v fincore >/dev/null || skip "no fincore (util-linux-extra)"
-	randfile a 4096 12
-	cp a b
-	truncate -s $((256 << 20)) b
-	printf 'x' >> b
+	holey_pair 12 $((256 << 20))
 	envdiff a b | envjudge -r 1 -o g.envd
 	cp a t
 	envapply t g.envd
-	run fincore -b -n -o PAGES t
-	echo "resident pages: $output"
-	[ "$output" -lt 64 ]
+	few_resident t
 	cmp t b
+}
+
+@test "a full copy from a SOURCE with a hole: exact, and the hole is not read" {
+	# The hole's zeros are copied from memory: mapping it made the page
+	# cache fill a zero page for each (fincore counts them), most of a
+	# calibration's 1 GiB full copy from its sparse source.
+	holey_pair 13 $((64 << 20))
+	envdiff a b | envjudge -t 0 -o f.envd
+	# envdiff's read left b's hole in the page cache: a fresh sparse copy
+	cp --sparse=always b src
+	cp a t
+	envapply -s src t f.envd
+	cmp t b
+	few_resident src
 }
 
 @test "an unjudged diff applies every item as a delta" {
