@@ -3,6 +3,7 @@
 #include "config.h"
 #include "apply.h"
 #include "crc.h"
+#include "dwrite.h"
 #include "efivars.h"
 #include "image.h"
 #include "journal.h"
@@ -585,22 +586,25 @@ err:
 }
 
 struct fcopy {
-	int fd;
+	struct es_dw *dw;
 	uint64_t off;
-	const char *name;
-	struct es_wb *wb;
 };
 
 static int fcopy_chunk(void *arg, const unsigned char *buf, size_t n)
 {
 	struct fcopy *c = arg;
-	if (es_pwrite_full(c->fd, buf, n, c->off) < 0) {
-		es_errno("%s: write error", c->name);
+	if (es_dw_write(c->dw, buf, n, c->off) < 0)
 		return -1;
-	}
-	es_wb_wrote(c->wb, c->off, n);
 	c->off += n;
 	return 0;
+}
+
+static uint64_t result_bytes(const struct plan *p, struct pitem **byres, uint32_t nres)
+{
+	uint64_t n = p->image ? ES_IMG_HDR + (uint64_t)nres * ES_IMG_DIRENT : 0;
+	for (uint32_t i = 0; i < nres; i++)
+		n += byres[i]->it.result_size;
+	return n;
 }
 
 /* Lay the result items out in the new file and fill each: from SOURCE when
@@ -615,6 +619,7 @@ static int build_items(struct plan *p, const struct es_tpaths *tp, int fd,
 	/* an array of pointers: sizeof *byres is a pointer's size, as meant */
 	/* NOLINTNEXTLINE(bugprone-sizeof-expression) */
 	struct pitem **byres = es_calloc(nres, sizeof *byres);
+	struct es_dw dw = {0}; /* finished at out: nothing to do until init */
 	int rc = -1;
 	for (uint32_t i = 0; i < p->n; i++) {
 		struct pitem *pi = &p->items[i];
@@ -628,15 +633,14 @@ static int build_items(struct plan *p, const struct es_tpaths *tp, int fd,
 		byres[pi->it.result_index] = pi;
 	}
 	uint64_t off = p->image ? ES_IMG_HDR + (uint64_t)nres * ES_IMG_DIRENT : 0;
-	struct es_wb wb;
-	es_wb_init(&wb, fd);
+	es_dw_init(&dw, fd, tp->fresh, result_bytes(p, byres, nres));
 	for (uint32_t i = 0; i < nres; i++) {
 		struct pitem *pi = byres[i];
 		strcpy(items[i].name, pi->it.name);
 		items[i].size = pi->it.result_size;
 		items[i].crc = pi->d.result_crc;
 		pi->toff = off;
-		struct fcopy c = {fd, off, tp->fresh, &wb};
+		struct fcopy c = {&dw, off};
 		int r = 0;
 		if (is_full(pi))
 			r = copy_source(src, pi, fcopy_chunk, &c);
@@ -656,6 +660,9 @@ static int build_items(struct plan *p, const struct es_tpaths *tp, int fd,
 			goto out;
 		}
 	}
+	/* the header and the entries' XORs are small writes, through the cache */
+	if (es_dw_finish(&dw) < 0)
+		goto out;
 	if (p->image) {
 		size_t hlen;
 		unsigned char *h = es_image_header(p->h.result_rev, items, nres, &hlen);
@@ -668,6 +675,8 @@ static int build_items(struct plan *p, const struct es_tpaths *tp, int fd,
 	}
 	rc = 0;
 out:
+	if (rc < 0)
+		(void)es_dw_finish(&dw);
 	free(items);
 	free(byres);
 	return rc;

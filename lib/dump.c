@@ -82,14 +82,19 @@ static int compare_chunk(void *arg, const unsigned char *buf, size_t n)
 {
 	struct cmp_state *c = arg;
 	const struct es_item *it = &c->prev->items[c->idx];
-	ssize_t r = es_pread_full(c->prev->in.fd, c->buf, n, it->off + c->pos);
-	if (r < 0) {
-		es_errno("%s: read error", c->prev->in.name);
-		return -1;
+	while (n && c->same) { /* a chunk may be longer than c->buf */
+		size_t k = n < ES_CHUNK ? n : ES_CHUNK;
+		ssize_t r = es_pread_full(c->prev->in.fd, c->buf, k, it->off + c->pos);
+		if (r < 0) {
+			es_errno("%s: read error", c->prev->in.name);
+			return -1;
+		}
+		if ((size_t)r != k || memcmp(c->buf, buf, k) != 0)
+			c->same = 0;
+		c->pos += k;
+		buf += k;
+		n -= k;
 	}
-	if ((size_t)r != n || memcmp(c->buf, buf, n) != 0)
-		c->same = 0;
-	c->pos += n;
 	return 0;
 }
 

@@ -306,7 +306,8 @@ static int read_span(struct es_in *in, const struct es_item *it, struct es_view 
 		     unsigned char *buf, uint64_t from, uint64_t to, uint64_t data,
 		     es_chunk_fn fn, void *arg, uint32_t *crc_out)
 {
-	static const unsigned char zeros[ES_CHUNK];
+	/* aligned, so a copy past the page cache writes it as it is (dwrite.h) */
+	static const unsigned char zeros[ES_CHUNK] __attribute__((aligned(4096)));
 	uint32_t crc = 0;
 	uint64_t done = from;
 	while (done < to) {
@@ -328,12 +329,15 @@ static int read_span(struct es_in *in, const struct es_item *it, struct es_view 
 		}
 		if (v && data && data < want)
 			want = data;
-		size_t n = want < ES_CHUNK ? (size_t)want : ES_CHUNK;
+		/* a view hands out a window at a time; a pipe fills the buffer */
+		size_t max = v ? ES_VIEW_ALIGN : ES_CHUNK;
+		size_t n = want < max ? (size_t)want : max;
 		const unsigned char *p = buf;
-		/* from the view of a seekable input, else read on from a pipe */
 		ssize_t r = v ? es_view_get(v, it->off + done, n, &p) : es_in_read(in, buf, n);
 		if (r < 0)
 			return -1;
+		if (v && r > 0)
+			n = (size_t)r; /* the rest comes on the next round, or its end */
 		if ((size_t)r < n) {
 			if (!v || !v->quiet)
 				es_err("%s: item '%s': truncated at byte %llu of %llu", in->name,

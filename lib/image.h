@@ -44,7 +44,7 @@ int es_env_find(const struct es_env *env, const char *name);
 /* Validate an item name; on failure record why (prefixed by CONTEXT). */
 int es_name_check(const char *name, size_t len, const char *context);
 
-/* Stream item IDX through FN in bounded chunks, verifying its CRC32 when one
+/* Stream item IDX through FN in chunks of at most ES_VIEW_ALIGN, verifying its CRC32 when one
  * is recorded, and store the computed CRC in *crc_out (if not NULL). */
 typedef int (*es_chunk_fn)(void *arg, const unsigned char *buf, size_t n);
 int es_env_read_item(struct es_env *env, uint32_t idx, es_chunk_fn fn, void *arg,

@@ -127,6 +127,8 @@ static int map_window(struct es_view *v, uint64_t off, size_t n)
 
 static ssize_t get_read(struct es_view *v, uint64_t off, size_t n, const unsigned char **p)
 {
+	if (n > ES_VIEW_MAX)
+		n = ES_VIEW_MAX;
 	if (!v->buf)
 		v->buf = es_malloc(ES_VIEW_MAX);
 	*p = v->buf;
@@ -138,8 +140,11 @@ static ssize_t get_read(struct es_view *v, uint64_t off, size_t n, const unsigne
 
 ssize_t es_view_get(struct es_view *v, uint64_t off, size_t n, const unsigned char **p)
 {
-	if (n > ES_VIEW_MAX)
-		n = ES_VIEW_MAX;
+	if (n > ES_VIEW_MAX) {
+		/* more only as far as the aligned window OFF is in */
+		size_t room = WIN - (size_t)(off % WIN);
+		n = room < ES_VIEW_MAX ? ES_VIEW_MAX : room < n ? room : n;
+	}
 	if (!v->map_ok)
 		return get_read(v, off, n, p);
 	if (off >= v->size) {

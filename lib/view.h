@@ -16,7 +16,8 @@
  * between views splits it here. */
 #define ES_VIEW_ALIGN (4u << 20)
 
-/* The most bytes one es_view_get returns. */
+/* The most bytes one es_view_get returns from a buffer, or across a window's
+ * end. */
 #define ES_VIEW_MAX (1u << 20)
 
 struct es_view {
@@ -34,10 +35,13 @@ struct es_view {
 
 /* A view of the file NAME open on FD (not taken over: the caller closes it). */
 void es_view_init(struct es_view *v, int fd, const char *name);
-/* Point *P at up to N (at most ES_VIEW_MAX) bytes of the file at OFF. Returns
- * how many: N, fewer only at the end of the file, or -1 after a read error
- * (reported, naming the file and the byte). The bytes stay valid until the
- * next call. */
+/* Point *P at up to N bytes of the file at OFF. Returns how many: N, fewer
+ * at the end of the file, or -1 after a read error (reported, naming the
+ * file and the byte). Asked for more than ES_VIEW_MAX, it may give that
+ * much only, or, mapped, up to the end of the aligned window OFF is in:
+ * a whole window at a time lets a copy past the page cache (dwrite.h)
+ * write 4 MiB a call, 0.41-0.50 s a GiB against 0.59-0.63 in 1 MiB writes.
+ * The bytes stay valid until the next call. */
 ssize_t es_view_get(struct es_view *v, uint64_t off, size_t n, const unsigned char **p);
 /* Copy N bytes of the file at OFF into BUF: 0, or -1 when they cannot all
  * be read (reported: a read error, or the file ends or was cut short). */
