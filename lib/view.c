@@ -206,6 +206,11 @@ uint64_t es_view_hole(const struct es_view *v, uint64_t off, uint64_t *data)
 	}
 	if (was >= 0)
 		(void)lseek(v->fd, was, SEEK_SET);
+	/* what follows a hole is not known yet: a caller that kept the size
+	 * to the end read every later hole (a 3 GiB tmpfs target of data,
+	 * hole, data, hole: 2.3 s and 1.1 GiB of zero pages to verify) */
+	if (hole)
+		*data = 0;
 	return hole;
 }
 

@@ -50,8 +50,8 @@ int es_view_read(struct es_view *v, uint64_t off, unsigned char *buf, size_t n);
  * returns how many bytes from OFF on are, 0 when OFF is in data or the file
  * is not a regular one whose holes the system tells. *DATA gets how many
  * bytes from OFF on are data before the next hole (to the size at init when
- * there is none); meaningful only when 0 is returned. Lets a reader skip a
- * sparse file's holes instead of reading gigabytes of zeros. */
+ * there is none), or 0 when a hole is returned: ask again at its end. Lets a
+ * reader skip a sparse file's holes instead of reading gigabytes of zeros. */
 uint64_t es_view_hole(const struct es_view *v, uint64_t off, uint64_t *data);
 /* Whether bytes handed out so far can be trusted: 0, or -1 when the file was
  * cut short while mapped (those of its bytes read as zeros), reported with

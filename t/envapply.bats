@@ -146,14 +146,16 @@ make_items() {
 	done
 }
 
-# a: 4096 random bytes (SEED); b: a, a hole up to SIZE, one byte. Skips
-# the test without fincore, which few_resident needs.
+# a: 4096 random bytes (SEED); b: a, a hole up to SIZE, one byte, a hole
+# as long again: a reader must find the second hole after the data between
+# them. Skips the test without fincore, which few_resident needs.
 holey_pair() { # SEED SIZE
 	command -v fincore >/dev/null || skip "no fincore (util-linux-extra)"
 	randfile a 4096 "$1"
 	cp a b
 	truncate -s "$2" b
 	printf 'x' >>b
+	truncate -s $((2 * $2)) b
 }
 
 # Fewer than 64 of FILE's pages in the page cache: a mapped read of a hole
