@@ -172,6 +172,28 @@ static uint64_t amount(const struct es_judge *j, const struct es_dend *d)
 	}
 }
 
+/* A delta journals and writes the gaps between near spots too. */
+static uint64_t written_of(const struct es_judge *j)
+{
+	return j->written + (j->span_end - j->span_start);
+}
+
+static uint64_t records_of(const struct es_judge *j)
+{
+	return j->records + es_j_records(j->span_end - j->span_start);
+}
+
+/* A delta's predicted cost beyond the entries'. Every term only grows as
+ * entries pass (the calibration's costs are not negative), and so does a
+ * floating-point sum of them: what it gives before the last entry is never
+ * more than what it gives after. */
+static double delta_ns(const struct es_judge *j, uint64_t spots)
+{
+	const struct es_calib *c = &j->cal;
+	return c->delta_fixed + c->per_spot * (double)spots + c->per_byte * (double)written_of(j) +
+	       c->per_block * (double)j->blocks + c->per_record * (double)records_of(j);
+}
+
 static uint8_t decide(struct es_judge *j, const struct es_ditem *it, const struct es_dend *d)
 {
 	uint64_t size = it->result_size;
@@ -183,25 +205,22 @@ static uint8_t decide(struct es_judge *j, const struct es_ditem *it, const struc
 			es_warn("%s: item of %" PRIu64 " bytes judged with a calibration made for %" PRIu64
 				" bytes: predictions may be off; calibrate for this size",
 				it->name, size, c->item_size);
+		if (j->settled)
+			return ES_FULL;
 		/* either apply reads the item's entries (validated, spooled, read
-		 * again), which costs seconds for millions of entries; a delta
-		 * journals and writes the gaps between near spots too */
+		 * again), which costs seconds for millions of entries: the same
+		 * on both sides, it decides nothing */
 		double entries = c->full_per_entry * (double)d->entries;
-		uint64_t written = j->written + (j->span_end - j->span_start);
-		uint64_t records = j->records + es_j_records(j->span_end - j->span_start);
-		double delta = c->delta_fixed + c->per_spot * (double)d->spots +
-			       c->per_byte * (double)written + c->per_block * (double)j->blocks +
-			       c->per_record * (double)records + entries;
-		double full = c->full_fixed + c->full_per_byte * (double)size + entries;
+		double delta = delta_ns(j, d->spots), full = j->full_ns;
 		if (j->verbose)
 			fprintf(j->verbose,
 				"%s: %" PRIu64 " spots, %" PRIu64 " bytes (%" PRIu64
 				" written, %" PRIu64 " records), %" PRIu64 " blocks of %" PRIu64
 				", %" PRIu64 " entries, size %" PRIu64
 				": predicted delta %.3f ms, full %.3f ms, margin %.3f ms -> %s\n",
-				it->name, d->spots, d->bytes, written, records, j->blocks,
-				c->block_size, d->entries, size,
-				delta / 1e6, full / 1e6, fabs(full - delta) / 1e6,
+				it->name, d->spots, d->bytes, written_of(j), records_of(j),
+				j->blocks, c->block_size, d->entries, size, (delta + entries) / 1e6,
+				(full + entries) / 1e6, fabs(full - delta) / 1e6,
 				delta <= full ? "delta" : "full");
 		return delta <= full ? ES_DELTA : ES_FULL;
 	}
@@ -236,6 +255,9 @@ static int j_item(void *arg, const struct es_ditem *it)
 	j->records = 0;
 	j->span_start = j->span_end = 0;
 	j->have_block = 0;
+	j->settled = 0;
+	j->unchecked = 0;
+	j->full_ns = j->cal.full_fixed + j->cal.full_per_byte * (double)it->result_size;
 	return j->next && j->next->item ? j->next->item(j->next->arg, it) : 0;
 }
 
@@ -260,6 +282,9 @@ static inline uint64_t block_of(uint64_t off, uint64_t bs)
 	return (bs & (bs - 1)) == 0 ? off >> __builtin_ctzll(bs) : off / bs;
 }
 
+/* Entries between two looks at whether an item is settled full. */
+#define SETTLE_EVERY 4096u
+
 /* Count distinct medium blocks the item's runs touch, and the bytes a delta
  * writes. */
 static int j_entry(void *arg, const struct es_ditem *it, const struct es_entry *e)
@@ -271,7 +296,7 @@ static int j_entry(void *arg, const struct es_ditem *it, const struct es_entry *
 	uint64_t n = e->flag == ES_AREA ? 8 : e->size;
 	if (e->flag != ES_INVALID && start < it->result_size)
 		j->rbytes += it->result_size - start < n ? it->result_size - start : n;
-	if (e->flag != ES_INVALID && j->policy == ES_P_CALIB) {
+	if (e->flag != ES_INVALID && j->policy == ES_P_CALIB && !j->settled) {
 		add_written(j, start, n);
 		uint64_t b0 = block_of(start, j->cal.block_size);
 		uint64_t b1 = block_of(start + n - 1, j->cal.block_size);
@@ -281,6 +306,13 @@ static int j_entry(void *arg, const struct es_ditem *it, const struct es_entry *
 			j->blocks += b1 - b0 + 1;
 		j->last_block = b1;
 		j->have_block = 1;
+		/* a dense item's millions of entries: once a delta already costs
+		 * more than a full copy, counting the rest was 5 % of a full
+		 * apply's time */
+		if (++j->unchecked >= SETTLE_EVERY && j->may_settle) {
+			j->unchecked = 0;
+			j->settled = delta_ns(j, 0) > j->full_ns;
+		}
 	}
 	return j->next && j->next->entry ? j->next->entry(j->next->arg, it, e) : 0;
 }
@@ -303,6 +335,11 @@ static int j_finish(void *arg)
 
 struct es_sink es_judge_sink(struct es_judge *j)
 {
+	/* a file's costs are never negative (es_calib_load), a fit's might be;
+	 * -v shows every count */
+	const struct es_calib *c = &j->cal;
+	j->may_settle = j->policy == ES_P_CALIB && !j->verbose && c->per_spot >= 0 &&
+			c->per_byte >= 0 && c->per_block >= 0 && c->per_record >= 0;
 	struct es_sink s = {j, j_header, j_item, j_entry, j_end, j_finish};
 	return s;
 }

@@ -37,6 +37,12 @@ struct es_judge {
 	uint64_t written, span_start, span_end;
 	uint64_t records; /* the journal's records, of the stretches closed */
 	int have_block;
+	/* ES_P_CALIB: the item is sure to go full before its last entry (what
+	 * a delta costs only grows), so the rest are not counted; full_ns: a
+	 * full copy's cost beyond the entries' */
+	int settled, may_settle; /* may: not verbose, no negative cost */
+	uint32_t unchecked; /* entries since the last look */
+	double full_ns;
 	struct es_sink *next; /* where the judged stream goes, or NULL */
 };
 

@@ -321,6 +321,35 @@ write_cal() { # FILE FULL_PER_BYTE
 	[[ "$stderr" == *"(301 written, 1 records)"*"predicted delta 0.423 ms,"* ]] || { echo "$stderr"; false; }
 }
 
+@test "-c: a dense item is judged as if every entry were counted" {
+	# Once a delta's predicted cost passes a full copy's, envjudge stops
+	# counting the item's entries (what a delta costs only grows); -v
+	# counts them all. Item a: 1 MiB whose first 768 KiB differ, 98304
+	# entries: delta 0.1 + 0.05 + 7.86 + 3.84 = 11.854 ms, full 0.1 +
+	# FULL_PER_BYTE x 1.048576 ms (at 11 and 11.2 a goes full, 11.2 only
+	# by its spot's 0.05 ms; at 11.26, 11.907 ms, delta by 0.053 ms); item
+	# b after it: 64 KiB, one byte differs.
+	head -c 1048576 /dev/zero > a1
+	{ head -c 786432 /dev/zero | tr '\0' '\377'; head -c 262144 /dev/zero; } > a2
+	head -c 65536 /dev/zero > b1
+	cp b1 b2
+	poke b2 7 01
+	envdump -o old.env -r 1 a=a1 b=b1
+	envdump -o new.env -r 2 a=a2 b=b2
+	envdiff old.env new.env > d.envd || [ $? -eq 1 ]
+	seen=
+	for fpb in 0.1 1 11 11.2 11.26 11.4 12 20; do
+		write_cal c.cal "$fpb"
+		envjudge -c c.cal d.envd > quick.envd 2>/dev/null
+		envjudge -v -c c.cal -o counted.envd d.envd 2>/dev/null
+		cmp quick.envd counted.envd
+		seen+="$(decisions quick.envd)/"
+	done
+	# both ways, and the small item after a settled one is judged anew
+	[ "$seen" = "full full /full full /full delta /full delta /delta delta /delta delta /delta delta /delta delta /" ] ||
+		{ echo "$seen"; false; }
+}
+
 @test "envapply -c CALFILE judges in the same process, as envjudge -c would" {
 	envdiff standby.fd active.fd > d.envd || [ $? -eq 1 ]
 	write_cal cheap.cal 1
