@@ -64,15 +64,18 @@ static int c_item(void *arg, const struct es_ditem *it)
 {
 	struct plan *p = arg;
 	p->items[p->n].it = *it;
+	memset(p->xbuf, 0, p->xlen);
 	p->xlen = 0;
 	return 0;
 }
 
-/* Take the pending entry bytes into the item's xacc. */
+/* Take the pending entry bytes into the item's xacc, and zero the buffer
+ * again (c_entry). */
 static void x_flush(struct plan *p, struct pitem *pi)
 {
 	if (p->xlen)
 		pi->xacc = ~es_crc32(~pi->xacc, p->xbuf, p->xlen);
+	memset(p->xbuf, 0, p->xlen);
 	p->xlen = 0;
 }
 
@@ -119,15 +122,17 @@ static int c_entry(void *arg, const struct es_ditem *it, const struct es_entry *
 	}
 	/* a short gap goes in as its zero bytes, a long one by raw_shift */
 	uint64_t gap = off - pi->xend;
-	if (gap > 256 || p->xlen + gap + n > sizeof p->xbuf) {
+	if (gap > 256 || p->xlen + gap + sizeof e->data > sizeof p->xbuf) {
 		x_flush(p, pi);
 		pi->xacc = raw_shift(pi->xacc, gap);
 		gap = 0;
 	}
-	memset(p->xbuf + p->xlen, 0, (size_t)gap);
-	p->xlen += (size_t)gap;
-	memcpy(p->xbuf + p->xlen, e->data, n);
-	p->xlen += n;
+	/* the buffer is zeros past xlen (x_flush), so the gap is in place, and
+	 * the data's bytes past N are zeros (the reader checked): all 8 go in
+	 * at once, where a memset and a memcpy of a few bytes were a seventh
+	 * of a dense apply's time */
+	memcpy(p->xbuf + p->xlen + gap, e->data, sizeof e->data);
+	p->xlen += (size_t)gap + n;
 	pi->xend = off + n;
 	return 0;
 }
