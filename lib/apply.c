@@ -64,7 +64,6 @@ static int c_item(void *arg, const struct es_ditem *it)
 {
 	struct plan *p = arg;
 	p->items[p->n].it = *it;
-	memset(p->xbuf, 0, p->xlen);
 	p->xlen = 0;
 	return 0;
 }

@@ -436,8 +436,8 @@ int es_env_read_item(struct es_env *env, uint32_t idx, es_chunk_fn fn, void *arg
 		if (skip_to(in, it->off, buf) < 0)
 			goto out;
 	}
-	if (v && !fn && es_view_hole(v, it->off, &data) != 0)
-		data = 0; /* starts in a hole: read_span skips it */
+	if (v && !fn) /* starting in a hole, data is 0: read_span skips it */
+		(void)es_view_hole(v, it->off, &data);
 	/* a large item without holes: two threads, else (or if that failed:
 	 * the lone read then reports why) one */
 	int alone = 1;

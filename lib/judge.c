@@ -184,7 +184,7 @@ static uint64_t records_of(const struct es_judge *j)
 }
 
 /* A delta's predicted cost beyond the entries'. Every term only grows as
- * entries pass (the calibration's costs are not negative), and so does a
+ * entries pass (es_calib_load refuses negative costs), and so does a
  * floating-point sum of them: what it gives before the last entry is never
  * more than what it gives after. */
 static double delta_ns(const struct es_judge *j, uint64_t spots)
@@ -192,6 +192,12 @@ static double delta_ns(const struct es_judge *j, uint64_t spots)
 	const struct es_calib *c = &j->cal;
 	return c->delta_fixed + c->per_spot * (double)spots + c->per_byte * (double)written_of(j) +
 	       c->per_block * (double)j->blocks + c->per_record * (double)records_of(j);
+}
+
+/* A full copy's, likewise. */
+static double full_ns(const struct es_judge *j, uint64_t size)
+{
+	return j->cal.full_fixed + j->cal.full_per_byte * (double)size;
 }
 
 static uint8_t decide(struct es_judge *j, const struct es_ditem *it, const struct es_dend *d)
@@ -211,7 +217,7 @@ static uint8_t decide(struct es_judge *j, const struct es_ditem *it, const struc
 		 * again), which costs seconds for millions of entries: the same
 		 * on both sides, it decides nothing */
 		double entries = c->full_per_entry * (double)d->entries;
-		double delta = delta_ns(j, d->spots), full = j->full_ns;
+		double delta = delta_ns(j, d->spots), full = full_ns(j, size);
 		if (j->verbose)
 			fprintf(j->verbose,
 				"%s: %" PRIu64 " spots, %" PRIu64 " bytes (%" PRIu64
@@ -257,7 +263,6 @@ static int j_item(void *arg, const struct es_ditem *it)
 	j->have_block = 0;
 	j->settled = 0;
 	j->unchecked = 0;
-	j->full_ns = j->cal.full_fixed + j->cal.full_per_byte * (double)it->result_size;
 	return j->next && j->next->item ? j->next->item(j->next->arg, it) : 0;
 }
 
@@ -308,10 +313,10 @@ static int j_entry(void *arg, const struct es_ditem *it, const struct es_entry *
 		j->have_block = 1;
 		/* a dense item's millions of entries: once a delta already costs
 		 * more than a full copy, counting the rest was 5 % of a full
-		 * apply's time */
-		if (++j->unchecked >= SETTLE_EVERY && j->may_settle) {
+		 * apply's time; -v shows every count */
+		if (++j->unchecked >= SETTLE_EVERY && !j->verbose) {
 			j->unchecked = 0;
-			j->settled = delta_ns(j, 0) > j->full_ns;
+			j->settled = delta_ns(j, 0) > full_ns(j, it->result_size);
 		}
 	}
 	return j->next && j->next->entry ? j->next->entry(j->next->arg, it, e) : 0;
@@ -335,11 +340,6 @@ static int j_finish(void *arg)
 
 struct es_sink es_judge_sink(struct es_judge *j)
 {
-	/* a file's costs are never negative (es_calib_load), a fit's might be;
-	 * -v shows every count */
-	const struct es_calib *c = &j->cal;
-	j->may_settle = j->policy == ES_P_CALIB && !j->verbose && c->per_spot >= 0 &&
-			c->per_byte >= 0 && c->per_block >= 0 && c->per_record >= 0;
 	struct es_sink s = {j, j_header, j_item, j_entry, j_end, j_finish};
 	return s;
 }

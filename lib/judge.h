@@ -38,11 +38,9 @@ struct es_judge {
 	uint64_t records; /* the journal's records, of the stretches closed */
 	int have_block;
 	/* ES_P_CALIB: the item is sure to go full before its last entry (what
-	 * a delta costs only grows), so the rest are not counted; full_ns: a
-	 * full copy's cost beyond the entries' */
-	int settled, may_settle; /* may: not verbose, no negative cost */
+	 * a delta costs only grows), so the rest are not counted */
+	int settled;
 	uint32_t unchecked; /* entries since the last look */
-	double full_ns;
 	struct es_sink *next; /* where the judged stream goes, or NULL */
 };
 

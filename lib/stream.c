@@ -134,18 +134,30 @@ int es_writer_flush(struct es_writer *w)
 	return 0;
 }
 
-int es_writer_put(struct es_writer *w, const void *p, size_t n)
+/* Room for N (at most WBUF) bytes at the buffer's end, flushing it first
+ * if need be: where they are to be put, or NULL after a write error. */
+static unsigned char *wreserve(struct es_writer *w, size_t n)
 {
 	if (w->len + n > WBUF && es_writer_flush(w) < 0)
-		return -1;
-	if (n > WBUF) {
-		if (wout(w, p, n) < 0)
+		return NULL;
+	unsigned char *q = w->buf + w->len;
+	w->len += n;
+	w->bytes += n;
+	return q;
+}
+
+int es_writer_put(struct es_writer *w, const void *p, size_t n)
+{
+	if (n <= WBUF) {
+		unsigned char *q = wreserve(w, n);
+		if (!q)
 			return -1;
-		w->crc = es_crc32(w->crc, p, n);
-	} else {
-		memcpy(w->buf + w->len, p, n);
-		w->len += n;
+		memcpy(q, p, n);
+		return 0;
 	}
+	if (es_writer_flush(w) < 0 || wout(w, p, n) < 0)
+		return -1;
+	w->crc = es_crc32(w->crc, p, n);
 	w->bytes += n;
 	return 0;
 }
@@ -167,17 +179,12 @@ static int w_item(void *arg, const struct es_ditem *it)
 static int w_entry(void *arg, const struct es_ditem *it, const struct es_entry *e)
 {
 	(void)it;
-	struct es_writer *w = arg;
-	if (w->len + ES_REC_ENTRY <= WBUF) {
-		/* encoded in place: a dense stream is millions of entries */
-		es_enc_entry(w->buf + w->len, e);
-		w->len += ES_REC_ENTRY;
-		w->bytes += ES_REC_ENTRY;
-		return 0;
-	}
-	unsigned char p[ES_REC_ENTRY];
-	es_enc_entry(p, e);
-	return es_writer_put(w, p, sizeof p);
+	/* encoded in place: a dense stream is millions of entries */
+	unsigned char *q = wreserve(arg, ES_REC_ENTRY);
+	if (!q)
+		return -1;
+	es_enc_entry(q, e);
+	return 0;
 }
 
 static int w_end(void *arg, const struct es_ditem *it, const struct es_dend *d)
@@ -290,16 +297,14 @@ static int rget(struct es_reader *r, unsigned char *p, size_t n, size_t *got)
 /* Read a record of n bytes or fail naming what was being read. */
 static inline int rrec(struct es_reader *r, unsigned char *p, size_t n, const char *what)
 {
-	size_t got;
+	size_t got = n;
 	if (r->blen - r->bpos >= n) {
 		/* whole in the buffer, the usual case: a fixed-size copy */
 		memcpy(p, r->buf + r->bpos, n);
 		r->bpos += n;
-		r->pos += n;
-		return 0;
-	}
-	if (rget(r, p, n, &got) < 0)
+	} else if (rget(r, p, n, &got) < 0) {
 		return -1;
+	}
 	if (got < n) {
 		es_err("%s: byte %llu: truncated stream (%s: %zu of %zu bytes)", r->in.name,
 		       (unsigned long long)(r->pos + got), what, got, n);
