@@ -15,13 +15,17 @@ load common
 	grep -q '^envsync-calibration 1$' cal
 	grep -q '^item_size 1048576$' cal
 	grep -q '^block_size [0-9]' cal
-	# a small item too: a full copy and a one-spot delta at its size, the
-	# rest on the 16 MiB work file (--quick): a full copy of it, one whose
-	# stream has many entries (what every apply reads), and the deltas
+	# a small item too: a full copy and a one-spot delta at its size, and
+	# (up to 2 MiB) the whole item changed by either path, one entry per 8
+	# bytes; the rest on the 16 MiB work file (--quick): a full copy of it,
+	# one whose stream has many entries (what every apply reads), and the
+	# deltas
 	[ "$(grep -c '^point full 1 1 1 1 1048576 ' cal)" -eq 1 ]
 	[ "$(grep -c '^point delta 1 1 1 1 1048576 ' cal)" -eq 1 ]
+	[ "$(grep -c '^point full 1 1048576 [0-9]* 131072 1048576 ' cal)" -eq 1 ]
+	[ "$(grep -c '^point delta 1 1048576 [0-9]* 131072 1048576 ' cal)" -eq 1 ]
 	[ "$(grep -c '^point full 1 1 1 1 16777216 ' cal)" -eq 1 ]
-	[ "$(awk '$1 == "point" && $2 == "full" && $6 > 1000' cal | wc -l)" -eq 1 ]
+	[ "$(awk '$1 == "point" && $2 == "full" && $6 > 1000 && $7 == 16777216' cal | wc -l)" -eq 1 ]
 	[ "$(grep -c '^point delta .* 16777216 [0-9]*$' cal)" -ge 8 ]
 	grep -q '^full_per_entry_ns [0-9]' cal
 	# the cost per journal record, told from the cost per block by points
@@ -54,6 +58,8 @@ load common
 	[ "$(grep -c '^point delta 1 1 1 1 33554432 ' cal)" -eq 1 ]
 	[ "$(grep -c '^point delta .* 16777216 [0-9]*$' cal)" -ge 8 ]
 	[ "$(grep -c '^point full .* 16777216 [0-9]*$' cal)" -eq 2 ]
+	# above 2 MiB no whole-item change: a 1 GiB one would take seconds
+	[ "$(grep -c '^point .* 33554432 [0-9]*$' cal)" -eq 2 ]
 	# the fixed costs are those at 32 MiB, not the work file's
 	fixed=$(awk '$1 == "delta_fixed_ns" {print $2}' cal)
 	[ "$(grep '^point delta 1 1 1 1 33554432 ' cal | awk -v f="$fixed" '{print ($8 > f / 3 && $8 < f * 3)}')" = 1 ]
