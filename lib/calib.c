@@ -78,6 +78,7 @@ struct scratch {
 	char *target, *src_b; /* the scratch target, a source of zeros */
 	uint64_t size, block;
 	uint64_t cur; /* the size of the scratch files in use */
+	uint64_t other; /* the second size full copies are measured at */
 	int verbose;
 	double t0;
 	struct point pts[MAXPTS];
@@ -414,7 +415,7 @@ out:
 
 /* ---- fitting ---- */
 
-#define MAXCOL 6
+#define MAXCOL 7
 
 /* Solve the n x n system A x = v (Gauss-Jordan, partial pivoting); -1 when
  * singular. */
@@ -503,45 +504,50 @@ static void fit(double X[][MAXCOL], const double *y, int m, int n, double *b)
 	}
 }
 
-/* The full copies' costs: one per size measured, and one per entry of the
- * diff stream, which every apply reads, checks and spools. */
+/* The full copies' costs: one per size measured (the item's, the other
+ * one and RUN_MAX's), and one per entry of the diff stream. */
 static void fit_full(const struct scratch *s, struct es_calib *c)
 {
 	double X[MAXPTS][MAXCOL] = {{0}}, y[MAXPTS] = {0}, b[MAXCOL] = {0};
-	uint64_t other = 0;
 	int m = 0;
 	for (int i = 0; i < s->npts; i++) {
 		const struct point *p = &s->pts[i];
 		if (!p->full)
 			continue;
-		if (!p->at_item)
-			other = p->size;
-		X[m][0] = p->at_item;
-		X[m][1] = !p->at_item;
-		X[m][2] = (double)p->entries;
+		int col = p->size == s->size ? 0 : p->size == s->other ? 1 : 2;
+		X[m][col] = 1;
+		X[m][3] = (double)p->entries;
 		y[m++] = p->ns;
 	}
-	fit(X, y, m, 3, b);
+	fit(X, y, m, 4, b);
 	/* The line through both sizes' costs, exact at the item's size; when
 	 * the cost grows faster than the size (a negative intercept), the line
 	 * through the origin and the item's size instead. */
-	double at = b[0], slope = other ? (b[0] - b[1]) / ((double)s->size - (double)other) : 0;
+	double at = b[0], slope = (b[0] - b[1]) / ((double)s->size - (double)s->other);
 	if (slope < 0)
 		slope = 0;
 	if (at - slope * (double)s->size < 0)
 		slope = at / (double)s->size;
 	c->full_per_byte = slope;
 	c->full_fixed = at - slope * (double)s->size;
-	c->full_per_entry = b[2];
+	c->full_per_entry = b[3];
 }
 
 /* The delta applies' costs beyond the entries' (the full fit's per-entry
  * cost, which a delta pays as well): a fixed cost at the item's size and one
  * on the work file (the whole-target CRC reads make it grow with the size),
- * shared per-spot, per-byte and per-block costs. */
+ * shared per-spot, per-block and per-record costs, and a cost per byte:
+ * the item's own when it was measured changed whole, else the work
+ * file's. */
 static void fit_delta(const struct scratch *s, struct es_calib *c)
 {
 	double X[MAXPTS][MAXCOL] = {{0}}, y[MAXPTS] = {0}, b[MAXCOL] = {0};
+	/* an item changed whole was measured: its cost per byte written is
+	 * the item's own, the work file's does not carry over (a 64 KiB item's
+	 * whole-item delta cost more than the work file's costs said, and
+	 * fitted as one, the excess went into the fixed cost: every one-byte
+	 * change went full, 3-6 % slower) */
+	int whole = s->size <= RUN_MAX && s->size >= s->block;
 	int m = 0;
 	for (int i = 0; i < s->npts; i++) {
 		const struct point *p = &s->pts[i];
@@ -550,18 +556,19 @@ static void fit_delta(const struct scratch *s, struct es_calib *c)
 		X[m][0] = p->at_item;
 		X[m][1] = !p->at_item;
 		X[m][2] = (double)p->spots;
-		X[m][3] = (double)p->written;
+		X[m][3] = (double)p->written * !(p->at_item && whole);
 		X[m][4] = (double)p->blocks;
 		X[m][5] = (double)p->records;
+		X[m][6] = (double)p->written * (p->at_item && whole);
 		double rest = p->ns - c->full_per_entry * (double)p->entries;
 		/* the weights are 1/y: keep y positive where noise made the
 		 * entries' share look bigger than the whole */
 		y[m++] = rest > p->ns / 10 ? rest : p->ns / 10;
 	}
-	fit(X, y, m, 6, b);
+	fit(X, y, m, whole ? 7 : 6, b);
 	c->delta_fixed = b[0];
 	c->per_spot = b[2];
-	c->per_byte = b[3];
+	c->per_byte = whole ? b[6] : b[3];
 	c->per_block = b[4];
 	c->per_record = b[5];
 }
@@ -666,13 +673,8 @@ static int work_points(struct scratch *s, uint64_t W, int quick)
 	int n = 0;
 	uint64_t B = s->block;
 	memset(jobs, 0, sizeof jobs);
-	/* a full copy, and one whose stream carries a long run: the cost per
-	 * entry */
-	uint64_t rl = W / 2 < RUN_MAX ? W / 2 : RUN_MAX;
+	/* a full copy: the cost per byte, with the item's */
 	jobs[n++] = (struct job){1, {1, 1, W}, NULL, NULL, NULL, {0}, 0};
-	/* rl is 0 for a 1-byte item (W 1): cppcheck wrongly finds it always true */
-	/* cppcheck-suppress knownConditionTrueFalse */
-	jobs[n++] = (struct job){1, {1, rl ? rl : 1, W}, NULL, NULL, NULL, {0}, 0};
 	static const uint64_t counts[] = {1, 16, 256, 4096, 16384};
 	int nc = quick ? 4 : 5;
 	for (int i = 0; i < nc; i++) {
@@ -695,9 +697,7 @@ static int work_points(struct scratch *s, uint64_t W, int quick)
 			jobs[n++] = (struct job){0, pages, NULL, NULL, NULL, {0}, 0};
 	}
 	uint64_t dl = W / 8 < RUN_MAX ? W / 8 : RUN_MAX;
-	/* dl is 0 below 8 bytes: as for rl above */
-	/* cppcheck-suppress knownConditionTrueFalse */
-	jobs[n++] = (struct job){0, {1, dl ? dl : 1, W}, NULL, NULL, NULL, {0}, 0};
+	jobs[n++] = (struct job){0, {1, dl, W}, NULL, NULL, NULL, {0}, 0};
 	/* a dense scatter, one byte in 16 over half the file (at most 2 MiB):
 	 * the journal writes it whole, gaps included; without it the cost per
 	 * byte written comes from runs alone, and a change to every tenth byte
@@ -708,9 +708,25 @@ static int work_points(struct scratch *s, uint64_t W, int quick)
 	return measure(s, W, jobs, n, ROUNDS);
 }
 
+/* The cost per entry of the diff stream, which every apply reads, checks
+ * and spools: full copies of a RUN_MAX file, unchanged but for one byte and
+ * changed whole. Measured where the copy itself costs little: from full
+ * copies of the 16 MiB work file, one of them carrying a 2 MiB run, it came
+ * out at 54-83 ns an entry, where 64 MiB and 1 GiB full copies in the bench
+ * paid 43-60; it is subtracted from every delta point, so the deltas' cost
+ * per byte came out too low (a 1 GiB item with a 100 MiB run went delta,
+ * 1.09 x slower than its full copy). */
+static int entry_points(struct scratch *s)
+{
+	struct job jobs[2] = {{1, {1, 1, RUN_MAX}, NULL, NULL, NULL, {0}, 0},
+			      {1, {1, RUN_MAX, RUN_MAX}, NULL, NULL, NULL, {0}, 0}};
+	return measure(s, RUN_MAX, jobs, 2, ROUNDS);
+}
+
 static int run_points(struct scratch *s, int quick)
 {
 	uint64_t S = s->size, W = quick ? WORK_QUICK : WORK_MAX;
+	int r;
 	/* at the item's size: full copies, one-spot deltas; the rest on the
 	 * work file, also for a smaller item: on a few MiB the per-spot and
 	 * per-byte costs drown in fsync latency (a 1 MiB fit left them at 0,
@@ -721,17 +737,23 @@ static int run_points(struct scratch *s, int quick)
 					 {1, {1, S, S}, NULL, NULL, NULL, {0}, 0},
 					 {0, {1, S, S}, NULL, NULL, NULL, {0}, 0}};
 		/* up to 2 MiB also the whole item changed, by either path: the
-		 * densest change it can have. From the work file's points alone,
-		 * four of eight quick calibrations predicted a 64 KiB item's
-		 * whole-item delta faster than its full copy; it was 0.6 ms
-		 * slower (with these points: none of eight) */
-		int n = S <= RUN_MAX ? 4 : 2;
-		return measure(s, S, at_size, n, ROUNDS) < 0 ? -1 : work_points(s, W, quick);
+		 * densest change it can have, and the cost per entry where it is
+		 * paid. From the work file's points alone, four of eight quick
+		 * calibrations predicted a 64 KiB item's whole-item delta faster
+		 * than its full copy; it was 0.6 ms slower (with these points:
+		 * none of eight) */
+		s->other = W;
+		r = measure(s, S, at_size, S <= RUN_MAX ? 4 : 2, ROUNDS);
+	} else {
+		/* the work file's size: full copies of a quarter too, for the
+		 * cost per byte */
+		struct job quarter = {1, {1, 1, S / 4}, NULL, NULL, NULL, {0}, 0};
+		s->other = S / 4;
+		r = measure(s, S / 4, &quarter, 1, ROUNDS);
 	}
-	/* the work file's size: full copies of a quarter too, for the cost
-	 * per byte */
-	struct job quarter = {1, {1, 1, S / 4 ? S / 4 : 1}, NULL, NULL, NULL, {0}, 0};
-	return measure(s, S / 4 ? S / 4 : 1, &quarter, 1, ROUNDS) < 0 ? -1 : work_points(s, S, quick);
+	if (r == 0 && S > RUN_MAX)
+		r = entry_points(s);
+	return r < 0 ? -1 : work_points(s, W, quick);
 }
 
 static int write_calfile(const struct scratch *s, const struct es_calib *c,
