@@ -265,9 +265,13 @@ static int child_apply(const struct es_apply_opts *o)
 			es_errno("cannot wait for a measured apply");
 			return -1;
 		}
-	if (WIFSIGNALED(st) && (WTERMSIG(st) == SIGINT || WTERMSIG(st) == SIGTERM))
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st);
+	if (WTERMSIG(st) == SIGINT || WTERMSIG(st) == SIGTERM)
 		interrupted = 1;
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+	else
+		es_err("a measured apply was killed by signal %d", WTERMSIG(st));
+	return -1;
 }
 
 /* Time one envapply through its real code path; 0 on success. */
