@@ -169,6 +169,25 @@ static int check_linear(struct plan *p)
 	return 0;
 }
 
+static int is_full(const struct pitem *pi);
+
+/* Whether the item being read goes full, for the spool: at its end, by its
+ * decision; before, once the judge has settled it full (envapply -c), so
+ * that the rest of its entries are not even written. */
+struct drop_ask {
+	const struct plan *p;
+	const struct es_judge *j; /* NULL: a judged stream, known at the end */
+};
+
+static int goes_full(void *arg, int at_end)
+{
+	const struct drop_ask *a = arg;
+	/* the plan counts an item once its end is in (c_end) */
+	if (at_end)
+		return a->p->n && is_full(&a->p->items[a->p->n - 1]);
+	return a->j && a->j->settled && (a->p->items[a->p->n].it.presence & ES_IN_RESULT);
+}
+
 /* Read, check and spool the stream; with CAL, judge each item by it on the
  * way in (envjudge -c in the same process: the one-step failover). */
 static int load_plan(struct plan *p, const char *diff, const struct es_calib *cal)
@@ -183,7 +202,9 @@ static int load_plan(struct plan *p, const char *diff, const struct es_calib *ca
 		judged = es_judge_calib_sink(&j, cal, &collect);
 		in = &judged;
 	}
-	p->spool = es_spool_stream(diff, in);
+	struct drop_ask ask = {p, cal ? &j : NULL};
+	struct es_spool_drop drop = {goes_full, &ask};
+	p->spool = es_spool_stream(diff, in, &drop);
 	if (p->spool < 0)
 		return -1;
 	int fb = (p->h.flags & ES_DF_BASE_REV) != 0, fr = (p->h.flags & ES_DF_RESULT_REV) != 0;

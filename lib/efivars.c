@@ -1015,7 +1015,7 @@ static int p_end(void *arg, const struct es_ditem *it, const struct es_dend *d)
 static int spool_stream(struct eplan *p, const char *diff)
 {
 	struct es_sink collect = {p, p_header, p_item, NULL, p_end, NULL};
-	p->spool = es_spool_stream(diff, &collect);
+	p->spool = es_spool_stream(diff, &collect, NULL);
 	return p->spool < 0 ? -1 : 0;
 }
 

@@ -154,6 +154,8 @@ void es_wb_init(struct es_wb *wb, int fd)
 
 void es_wb_wrote(struct es_wb *wb, uint64_t off, uint64_t n)
 {
+	if (wb->fd < 0)
+		return;
 	if (!wb->bytes) {
 		wb->lo = off;
 		wb->hi = off + n;

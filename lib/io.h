@@ -41,7 +41,7 @@ struct es_wb {
 	int fd;
 	uint64_t lo, hi, bytes; /* written since the last start: where, how much */
 };
-void es_wb_init(struct es_wb *wb, int fd);
+void es_wb_init(struct es_wb *wb, int fd); /* fd -1: never */
 /* Note N bytes written at OFF; start writeback once a chunk's worth has
  * gathered (bytes written, not their span: a sparse delta's few pages go
  * with the fsync). */

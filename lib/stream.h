@@ -127,8 +127,18 @@ int es_reader_run(struct es_reader *r, struct es_sink *sink);
 /* Read and validate the whole stream at PATH (NULL or "-": stdin), feeding
  * COLLECT, and keep a plain copy of it in an unnamed temporary file: an
  * apply reads its entries a second time only once all of it has passed.
- * Returns that file's descriptor (at its end), or -1. */
-int es_spool_stream(const char *path, struct es_sink *collect);
+ * With DROP, an item DROP->full says goes full keeps no entries there (its
+ * end record counts none): a full copy takes its bytes from the source, and
+ * the entries of a dense item were most of the copy's time. DROP->full is
+ * asked with at_end 0 before an entry (COLLECT has seen the entries before
+ * it; the answer may only turn from 0 to 1 within an item) and with at_end 1
+ * at the item's end (COLLECT has seen that end). Returns that file's
+ * descriptor (at its end), or -1. */
+struct es_spool_drop {
+	int (*full)(void *arg, int at_end);
+	void *arg;
+};
+int es_spool_stream(const char *path, struct es_sink *collect, const struct es_spool_drop *drop);
 
 /* Encode/decode helpers shared by writer and reader. */
 void es_enc_header(unsigned char *p, const struct es_dhdr *h);

@@ -655,3 +655,47 @@ forge_record() { # RECORD HEX8
 	envapply --rollback t
 	cmp t new
 }
+
+@test "a dense item going full: envapply -c spools none of its entries once settled, a judged one gives them back" {
+	# the source holds the bytes: a full item's entries (12 MB of stream
+	# here) were written to the spool, read back and skipped, most of a
+	# dense full copy's time. Counted by the shim: a 64 KiB spool write
+	# each, so a spool of the entries is at least 192 writes
+	[ "${ES_TEST_SLOWDOWN:-1}" = 1 ] || skip "the shim needs the tool run natively"
+	cc -shared -fPIC -O1 -o shim.so "$ES_SRCDIR/t/shim/crashshim.c" -ldl
+	export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0"
+	randfile old 4194304 5
+	randfile new 4194304 6
+	envdiff old new > d || [ $? -eq 1 ]
+	[ "$(stat -c %s d)" -gt 12000000 ]
+	# any change to the big item goes full: a delta's bytes cost 1 ms
+	# each, a full copy 10 ms and 1 ns a byte
+	printf '%s\n' 'envsync-calibration 1' 'block_size 4096' 'item_size 4194304' \
+		'delta_fixed_ns 0' 'delta_per_spot_ns 0' 'delta_per_byte_ns 1000000' \
+		'delta_per_block_ns 0' 'full_fixed_ns 10000000' 'full_per_byte_ns 1' > cal.txt
+	cp old t
+	CRASH_COUNT=count LD_PRELOAD=$PWD/shim.so envapply -c cal.txt -s new t d
+	cmp t new
+	echo "calls: $(cat count)"
+	[ "$(cat count)" -lt 64 ]
+	# a stream judged beforehand says so only at the item's end: its
+	# entries are spooled, then taken back; the result is the same
+	envjudge -t 0 -o judged d
+	cp old t2
+	envapply -s new t2 judged
+	cmp t2 new
+	# and a delta beside it keeps its entries: a two-item image, one item
+	# dense (full), one changed in a byte (delta)
+	randfile s1 4096 7
+	cp s1 s2
+	poke s2 100 ff
+	envdump -r 1 big=old small=s1 -o a.env
+	envdump -r 2 big=new small=s2 -o b.env
+	envdiff a.env b.env > di || [ $? -eq 1 ]
+	cp a.env t3
+	envjudge -v -c cal.txt di 2>&1 >/dev/null | tee judged.txt
+	grep -q '^big: .*-> full$' judged.txt
+	grep -q '^small: .*-> delta$' judged.txt
+	envapply -c cal.txt -s b.env t3 di
+	cmp t3 b.env
+}
