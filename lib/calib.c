@@ -8,12 +8,15 @@
  *    one-spot deltas for the delta's fixed cost. Both are measured there, not
  *    extrapolated, because a full copy's cost grows faster than linearly on
  *    real disks (write caches fill up): 64 MiB and 256 MiB copies predict a
- *    1 GiB copy's time 1.5-2.5 x too low on a virtio disk;
+ *    1 GiB copy's time 1.5-2.5 x too low on a virtio disk. Up to RUN_MAX
+ *    also the whole item changed, both ways (run_points);
+ *  - the cost per entry of the stream, which every apply reads and checks
+ *    (a 26 MiB one-run change once took 2.7 s to copy instead of 0.7 s):
+ *    from those whole-item points, or full copies of a RUN_MAX file
+ *    (entry_points);
  *  - on a "work" file of at most WORK_MAX bytes what does not depend on the
- *    item's size: the delta's per-spot, per-byte and per-block costs, and the
- *    full copy's per-entry cost (envapply reads a full item's entries too:
- *    validating, spooling and reading the spool again, which made a 26 MiB
- *    one-run change take 2.7 s to copy instead of 0.7 s);
+ *    item's size: the delta's per-spot, per-byte, per-block and per-record
+ *    costs;
  *  - no scratch file is written just to exist: sources are sparse, and the
  *    scratch target becomes real (allocated, fsynced) zeros by being the
  *    target of the first full copies, which are measured anyway;

@@ -699,7 +699,8 @@ struct es_sink es_tee_sink(struct es_sink *pair[2])
 	return s;
 }
 
-/* The spool's writer, leaving out the entries of items that go full. */
+/* The spool's writer, leaving out the entries of items that go full (with
+ * a drop; without one it writes the stream as it comes). */
 struct spooler {
 	struct es_writer *w;
 	const struct es_spool_drop *drop;
@@ -731,7 +732,7 @@ static int sp_item(void *arg, const struct es_ditem *it)
 static int sp_entry(void *arg, const struct es_ditem *it, const struct es_entry *e)
 {
 	struct spooler *s = arg;
-	if (!s->left_out && s->drop->full(s->drop->arg, 0))
+	if (!s->left_out && s->drop && s->drop->full(s->drop->arg, 0))
 		s->left_out = 1;
 	return s->left_out ? 0 : w_entry(s->w, it, e);
 }
@@ -755,7 +756,7 @@ static int sp_rewind(struct spooler *s)
 static int sp_end(void *arg, const struct es_ditem *it, const struct es_dend *d)
 {
 	struct spooler *s = arg;
-	if (!s->drop->full(s->drop->arg, 1)) {
+	if (!s->drop || !s->drop->full(s->drop->arg, 1)) {
 		if (s->left_out) {
 			es_err("%s: item '%s': entries left out of an item that does not go full",
 			       s->w->name, it->name);
@@ -809,8 +810,7 @@ int es_spool_stream(const char *path, struct es_sink *collect, const struct es_s
 	 * spool was written back in 8 MiB chunks while the copy ran) */
 	es_wb_init(&w.wb, -1);
 	struct spooler sp = {&w, drop, 0, 0, 0, 0};
-	struct es_sink spool = drop ? (struct es_sink){&sp, sp_header, sp_item, sp_entry, sp_end, sp_finish}
-				    : es_writer_sink(&w);
+	struct es_sink spool = {&sp, sp_header, sp_item, sp_entry, sp_end, sp_finish};
 	struct es_sink *pair[2] = {collect, &spool};
 	struct es_sink both = es_tee_sink(pair);
 	int rc = es_reader_run(&r, &both);
