@@ -70,14 +70,13 @@ timed() {
 	[[ $T_KIB =~ ^[0-9]+$ ]] || T_KIB=0
 }
 
-build_judgegen() { # DIR: compile bench/judgegen.c (the shared data generator) into DIR
+build_helper() { # DIR NAME: compile bench/NAME.c into DIR/NAME, if not there yet
 	local src
-	src=$(dirname "${BASH_SOURCE[0]}")/judgegen.c
-	[ -r "$src" ] || die "$src not found (the shared data generator)"
+	src=$(dirname "${BASH_SOURCE[0]}")/$2.c
+	[ -r "$src" ] || die "$src not found"
 	command -v cc >/dev/null || die "cc not found (contrib/install-deps)"
-	gen=$1/judgegen
-	if [ ! -x "$gen" ] || [ "$src" -nt "$gen" ]; then
-		cc -std=gnu11 -O2 -Wall -Wextra -o "$gen" "$src" || die "cannot compile $src"
+	if [ ! -x "$1/$2" ] || [ "$src" -nt "$1/$2" ]; then
+		cc -std=gnu11 -O2 -Wall -Wextra -o "$1/$2" "$src" || die "cannot compile $src"
 	fi
 }
 
