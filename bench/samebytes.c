@@ -23,22 +23,18 @@ static int trouble(const char *what, const char *name)
 	return 2;
 }
 
-static void *map(int fd, size_t len, off_t at)
-{
-	void *p = mmap(NULL, len, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, at);
-	return p == MAP_FAILED ? NULL : p;
-}
-
 /* 0 the same, 1 not, 2 trouble; both files already the same size */
 static int compare(int a, int b, off_t size, char **names)
 {
 	for (off_t at = 0; at < size; at += (off_t)WINDOW) {
-		size_t len = size - at < (off_t)WINDOW ? (size_t)(size - at) : WINDOW;
-		void *p = map(a, len, at);
-		if (!p)
+		size_t len = WINDOW;
+		if (size - at < (off_t)WINDOW)
+			len = (size_t)(size - at); /* > 0: at < size */
+		void *p = mmap(NULL, len, PROT_READ, MAP_SHARED | MAP_POPULATE, a, at);
+		if (p == MAP_FAILED)
 			return trouble("cannot map", names[0]);
-		void *q = map(b, len, at);
-		if (!q) {
+		void *q = mmap(NULL, len, PROT_READ, MAP_SHARED | MAP_POPULATE, b, at);
+		if (q == MAP_FAILED) {
 			munmap(p, len);
 			return trouble("cannot map", names[1]);
 		}
