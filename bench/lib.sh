@@ -36,6 +36,10 @@ median() { # NUMBERS... -> their median (empty without numbers)
 		else printf "%.6g\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
 
+# no_state FILE: no envsync state (journal, lock, rollback data,
+# verified-state record) beside FILE
+no_state() { rm -f "$(dirname "$1")/.$(basename "$1").envsync-"*; }
+
 # fresh SRC DST: DST a fresh, durable copy of SRC with no envsync state
 # (journal, lock, rollback data, verified-state record) beside it. Written
 # as the cp peer writes (4 MiB at a time), which leaves it in the page cache
@@ -43,7 +47,8 @@ median() { # NUMBERS... -> their median (empty without numbers)
 # leave 128 KiB folios, and mapping those made a cold apply's check of a
 # 1 GiB copy (envapply -n) 54-104 ms, median 63, against 42-43 here.
 fresh() {
-	rm -f "$(dirname "$2")/.$(basename "$2").envsync-"* "$2"
+	no_state "$2"
+	rm -f "$2"
 	dd if="$1" of="$2" bs=4M conv=fsync status=none
 }
 

@@ -169,7 +169,10 @@ static int check_linear(struct plan *p)
 	return 0;
 }
 
-static int is_full(const struct pitem *pi);
+static int is_full(const struct pitem *pi)
+{
+	return pi->d.decision == ES_FULL && (pi->it.presence & ES_IN_RESULT);
+}
 
 /* Whether the item being read goes full, for the spool: at its end, by its
  * decision; before, once the judge has settled it full (envapply -c), so
@@ -228,11 +231,6 @@ static void free_plan(struct plan *p)
 	free(p->items);
 	if (p->spool > 0)
 		close(p->spool);
-}
-
-static int is_full(const struct pitem *pi)
-{
-	return pi->d.decision == ES_FULL && (pi->it.presence & ES_IN_RESULT);
 }
 
 /* ---- where the target stands ---- */

@@ -715,12 +715,16 @@ static int sp_header(void *arg, const struct es_dhdr *h)
 	return w_header(s->w, h);
 }
 
-/* The point the item's entries may be taken back to: everything before it
- * written out, its CRC32 folded. */
+/* With a drop, the point the item's entries may be taken back to:
+ * everything before it written out, its CRC32 folded. */
 static int sp_item(void *arg, const struct es_ditem *it)
 {
 	struct spooler *s = arg;
-	if (w_item(s->w, it) < 0 || es_writer_flush(s->w) < 0)
+	if (w_item(s->w, it) < 0)
+		return -1;
+	if (!s->drop)
+		return 0;
+	if (es_writer_flush(s->w) < 0)
 		return -1;
 	s->out = s->w->out;
 	s->bytes = s->w->bytes;
